@@ -1,0 +1,16 @@
+"""URLs served by Django. /mcp, /sse and /messages/ are served beside Django in omni/asgi.py."""
+
+from django.contrib import admin
+from django.http import JsonResponse
+from django.urls import path
+
+
+def healthz(request):
+    """Liveness: the process is up and answering."""
+    return JsonResponse({"status": "ok"})
+
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]
