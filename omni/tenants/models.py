@@ -1,0 +1,128 @@
+"""Organizations (tenants), who belongs to them, and their API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from omni.tenants.permissions import API_KEY_SCOPES
+from omni.tenants.querysets import TenantQuerySet
+
+API_KEY_PREFIX_CHARS = string.ascii_lowercase + string.digits
+API_KEY_PREFIX_LENGTH = 8  # random characters after "omni_"
+API_KEY_SECRET_BYTES = 32  # token_urlsafe(32) is 43 characters
+
+
+def default_scopes() -> list[str]:
+    return list(API_KEY_SCOPES)
+
+
+def validate_scopes(value: object) -> None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValidationError("Scopes must be a list of strings.")
+    unknown = sorted(set(value) - set(API_KEY_SCOPES))
+    if unknown:
+        raise ValidationError(
+            f"Unknown scope(s): {', '.join(unknown)}. Allowed: {', '.join(API_KEY_SCOPES)}."
+        )
+
+
+class Organization(models.Model):
+    """A tenant. ``slug`` is its public id (URLs, logs); the integer pk never leaves the server."""
+
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=200)
+    settings = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        ADMIN = "admin", "Admin"
+        MEMBER = "member", "Member"
+        VIEWER = "viewer", "Viewer"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["organization__slug", "user__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organization"], name="tenants_membership_user_org_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.organization} ({self.role})"
+
+
+def hash_api_key(raw: str) -> str:
+    """sha256 hex of the whole raw key. Keys carry 256 bits of randomness: a fast hash is right."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    """An organization's credential for MCP clients. Only a hash of the key is stored."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=20, unique=True, db_index=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    scopes = models.JSONField(default=default_scopes, validators=[validate_scopes])
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["organization__slug", "-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name})"
+
+    def generate_secret(self) -> str:
+        """Give this (unsaved) key a fresh prefix and hash; return the raw key, which is not kept."""
+        if self.key_hash:
+            raise ValueError("this API key already has a secret")
+        random_part = "".join(secrets.choice(API_KEY_PREFIX_CHARS) for _ in range(API_KEY_PREFIX_LENGTH))
+        self.prefix = f"omni_{random_part}"
+        raw = f"{self.prefix}_{secrets.token_urlsafe(API_KEY_SECRET_BYTES)}"
+        self.key_hash = hash_api_key(raw)
+        return raw
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    def is_active(self, now=None) -> bool:
+        return not self.is_revoked and not self.is_expired(now)
+
+
+Role = Membership.Role
