@@ -1,0 +1,49 @@
+from django.contrib import admin
+from django.http import HttpRequest
+
+from omni.registry.models import Prompt, Resource, ResourceTemplate, ServerConnection
+
+
+class RegistryItemAdmin(admin.ModelAdmin):
+    """Deletes go through ``RegistryQuerySet.delete`` / ``Model.delete``, which notify the gateway."""
+
+    list_filter = [("organization", admin.RelatedOnlyFieldListFilter)]
+    readonly_fields = ["uuid", "created_at", "updated_at"]
+    autocomplete_fields = ["organization"]
+
+    @admin.display(description="scope")
+    def scope(self, obj) -> str:
+        return "global" if obj.is_global else obj.organization.slug
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("organization")
+
+
+@admin.register(Prompt)
+class PromptAdmin(RegistryItemAdmin):
+    list_display = ["name", "scope", "title", "updated_at"]
+    search_fields = ["name", "title", "description"]
+
+
+@admin.register(Resource)
+class ResourceAdmin(RegistryItemAdmin):
+    list_display = ["uri", "scope", "name", "mime_type", "size_display", "updated_at"]
+    search_fields = ["uri", "name", "title"]
+    readonly_fields = [*RegistryItemAdmin.readonly_fields, "size_display"]
+
+    @admin.display(description="size (bytes)")
+    def size_display(self, obj: Resource) -> int:
+        return obj.size if obj.pk else 0
+
+
+@admin.register(ResourceTemplate)
+class ResourceTemplateAdmin(RegistryItemAdmin):
+    list_display = ["name", "scope", "uri_template", "mime_type", "updated_at"]
+    search_fields = ["name", "uri_template", "title"]
+
+
+@admin.register(ServerConnection)
+class ServerConnectionAdmin(RegistryItemAdmin):
+    list_display = ["name", "scope", "transport", "target", "url", "enabled", "updated_at"]
+    list_filter = [*RegistryItemAdmin.list_filter, "transport", "enabled"]
+    search_fields = ["name", "title", "url", "target"]
