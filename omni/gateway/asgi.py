@@ -1,0 +1,156 @@
+"""The ASGI front of the gateway, mounted beside Django in ``omni/asgi.py``.
+
+No Django middleware runs on ``/mcp``, ``/sse`` and ``/messages/``, so this front does what it
+would: the ``Host`` check against ``ALLOWED_HOSTS``, ``Origin`` validation (DNS rebinding), the
+body-size limit, authentication by bearer API key into an ``OrgContext``, and closing stale
+database connections. Every refusal is an HTTP status with a JSON-RPC error body.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections
+from django.http.request import split_domain_port, validate_host
+
+from omni.gateway import sse, streamable
+from omni.gateway.http import header, json_error
+from omni.gateway.server import current_context
+from omni.tenants.services import aauthenticate_api_key
+
+logger = logging.getLogger(__name__)
+
+MCP_PATHS = {
+    "/mcp": "mcp",
+    "/mcp/": "mcp",
+    "/sse": "sse",
+    "/sse/": "sse",
+    "/messages": "messages",
+    "/messages/": "messages",
+}
+UNAUTHORIZED = -32001
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(receive: Any, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionAbortedError
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def origin_allowed(origin: str) -> bool:
+    return any(fnmatch.fnmatchcase(origin, pattern) for pattern in settings.MCP_ALLOWED_ORIGINS)
+
+
+def _bearer(scope: dict) -> str | None:
+    value = header(scope, "authorization")
+    if value and value[:7].lower() == "bearer ":
+        return value[7:].strip() or None
+    return header(scope, "x-api-key")
+
+
+async def gateway_app(scope: dict, receive: Any, send: Any, kind: str) -> None:
+    host = header(scope, "host") or ""
+    domain, _port = split_domain_port(host)
+    if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
+        await json_error(send, 400, f"Invalid Host header: {host!r}")
+        return
+    origin = header(scope, "origin")
+    if origin is not None and not origin_allowed(origin):
+        await json_error(send, 403, f"Forbidden: Origin {origin!r} is not allowed")
+        return
+
+    raw_key = _bearer(scope)
+    if raw_key is None:
+        await json_error(
+            send,
+            401,
+            "Unauthorized: send an API key as 'Authorization: Bearer <key>'",
+            code=UNAUTHORIZED,
+            headers={"www-authenticate": 'Bearer realm="omni-mcp"'},
+        )
+        return
+    ctx = await aauthenticate_api_key(raw_key)
+    if ctx is None:
+        await json_error(
+            send,
+            401,
+            "Unauthorized: the API key is invalid, expired or revoked",
+            code=UNAUTHORIZED,
+            headers={"www-authenticate": 'Bearer realm="omni-mcp", error="invalid_token"'},
+        )
+        return
+
+    body = b""
+    if scope["method"] == "POST":
+        declared = header(scope, "content-length")
+        limit = settings.MCP_MAX_BODY_BYTES
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await json_error(send, 413, f"Payload Too Large: the limit is {limit} bytes")
+            return
+        try:
+            body = await read_body(receive, limit)
+        except BodyTooLarge:
+            await json_error(send, 413, f"Payload Too Large: the limit is {limit} bytes")
+            return
+        except ConnectionAbortedError:
+            return
+
+    scope["omni.ctx"] = ctx
+    token = current_context.set(ctx)
+    try:
+        if kind == "mcp":
+            await streamable.handle(scope, receive, send, ctx, body)
+        elif kind == "sse":
+            await sse.handle_stream(scope, receive, send, ctx)
+        else:
+            await sse.handle_message(scope, receive, send, ctx, body)
+    finally:
+        current_context.reset(token)
+        await sync_to_async(close_old_connections)()
+
+
+class GatewayRouter:
+    """Routes the MCP paths to the gateway and everything else to Django."""
+
+    def __init__(self, django_app: Any) -> None:
+        self.django_app = django_app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] == "http":
+            kind = MCP_PATHS.get(scope["path"])
+            if kind is not None:
+                await gateway_app(scope, receive, send, kind)
+                return
+        await self.django_app(scope, receive, send)
+
+    @staticmethod
+    async def _lifespan(receive: Any, send: Any) -> None:
+        # Nothing to start eagerly (daphne sends no lifespan at all): everything starts lazily.
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return

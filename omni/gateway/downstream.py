@@ -1,0 +1,200 @@
+"""Talking to downstream MCP servers: in-process, Streamable HTTP, SSE or stdio.
+
+Every call goes through the official SDK client (``mcp.Client``) and is bounded by the server
+connection's timeout. Failures become ``DownstreamError`` with a message a client can act on;
+the gateway turns it into an MCP error. The organization travels in the request ``_meta`` under
+``io.omni/org`` (the built-in servers read it there).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import httpx2
+import mcp_types as types
+from django.conf import settings
+from mcp import Client
+from mcp.client.sse import sse_client
+from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+logger = logging.getLogger(__name__)
+
+ORG_META_KEY = "io.omni/org"
+MAX_TOOL_PAGES = 50
+
+
+class DownstreamError(Exception):
+    """A downstream server could not answer: down, timed out, or broke the protocol."""
+
+    def __init__(self, server: str, message: str, *, code: int | None = None, data: Any = None) -> None:
+        super().__init__(f"server '{server}': {message}")
+        self.server = server
+        self.code = code
+        self.data = data
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the gateway needs to reach one server connection (a snapshot, safe across threads)."""
+
+    key: str  # cache key: "<pk>:<updated_at>"
+    name: str
+    transport: str
+    target: str = ""
+    url: str = ""
+    command: str = ""
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    credential: str = ""
+    timeout: float = 30.0
+    allowlist: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def from_connection(cls, conn: Any) -> Target:
+        return cls(
+            key=f"{conn.pk}:{conn.updated_at.timestamp() if conn.updated_at else 0}",
+            name=conn.name,
+            transport=conn.transport,
+            target=conn.target or "",
+            url=conn.url or "",
+            command=conn.command or "",
+            args=tuple(conn.args or ()),
+            env=tuple(sorted((conn.env or {}).items())),
+            credential=conn.credential or "",
+            timeout=float(conn.timeout_seconds or settings.MCP_FORWARD_TIMEOUT),
+            allowlist=frozenset(conn.tool_allowlist or ()),
+        )
+
+
+_inprocess_servers: dict[str, Any] = {}
+# The era each URL answered in (a modern version string, or "legacy"), so later calls skip the probe.
+_url_modes: dict[str, str] = {}
+
+
+def _inprocess_server(target: str) -> Any:
+    server = _inprocess_servers.get(target)
+    if server is None:
+        path = settings.MCP_INPROCESS_SERVERS.get(target)
+        if path is None:
+            raise DownstreamError(target, f"no built-in server named '{target}'")
+        module_name, _, attr = path.partition(":")
+        factory: Callable[[], Any] = getattr(importlib.import_module(module_name), attr)
+        server = factory()
+        _inprocess_servers[target] = server
+    return server
+
+
+def _headers(target: Target) -> dict[str, str]:
+    headers = {"User-Agent": "omni-mcp-gateway"}
+    if target.credential:
+        headers["Authorization"] = f"Bearer {target.credential}"
+    return headers
+
+
+@contextlib.asynccontextmanager
+async def open_client(target: Target) -> AsyncIterator[Client]:
+    """An entered SDK client for ``target``; the caller bounds it with a timeout."""
+    if target.transport == "inprocess":
+        async with Client(_inprocess_server(target.target), cache=None) as client:
+            yield client
+        return
+    if target.transport == "streamable_http":
+        mode = _url_modes.get(target.url, "auto")
+        timeout = httpx2.Timeout(target.timeout, read=target.timeout)
+        async with httpx2.AsyncClient(headers=_headers(target), timeout=timeout) as http:
+            transport = streamable_http_client(target.url, http_client=http)
+            async with Client(transport, mode=mode, cache=None) as client:
+                _url_modes[target.url] = (
+                    client.protocol_version
+                    if client.protocol_version in MODERN_PROTOCOL_VERSIONS
+                    else "legacy"
+                )
+                yield client
+        return
+    if target.transport == "sse":
+        transport = sse_client(target.url, headers=_headers(target), timeout=target.timeout)
+        async with Client(transport, mode="legacy", cache=None) as client:
+            yield client
+        return
+    if target.transport == "stdio":
+        params = StdioServerParameters(
+            command=target.command, args=list(target.args), env=dict(target.env) or None
+        )
+        async with Client(params, mode="auto", cache=None) as client:
+            yield client
+        return
+    raise DownstreamError(target.name, f"unknown transport '{target.transport}'")
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, MCPError):
+        return exc.error.message
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(_describe(e) for e in exc.exceptions)
+    if isinstance(exc, httpx2.HTTPError | OSError):
+        return f"unreachable ({type(exc).__name__}: {exc})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+@contextlib.asynccontextmanager
+async def _guard(target: Target, what: str) -> AsyncIterator[None]:
+    """Bound a downstream exchange by the timeout and turn every failure into DownstreamError."""
+    try:
+        with anyio.fail_after(target.timeout):
+            yield
+    except DownstreamError:
+        raise
+    except TimeoutError:
+        raise DownstreamError(target.name, f"{what} timed out after {target.timeout:g}s") from None
+    except MCPError as exc:
+        raise DownstreamError(
+            target.name, exc.error.message, code=exc.error.code, data=exc.error.data
+        ) from exc
+    except Exception as exc:  # anything the transport throws (connection refused, bad JSON…)
+        logger.info("downstream %s failed during %s: %r", target.name, what, exc)
+        raise DownstreamError(target.name, f"{what} failed: {_describe(exc)}") from exc
+    except BaseExceptionGroup as group:  # task groups wrap failures
+        raise DownstreamError(target.name, f"{what} failed: {_describe(group)}") from group
+
+
+async def list_tools(target: Target) -> list[types.Tool]:
+    """Every tool of the server (all pages), filtered by the connection's allowlist."""
+    tools: list[types.Tool] = []
+    async with _guard(target, "tools/list"), open_client(target) as client:
+        cursor: str | None = None
+        for _ in range(MAX_TOOL_PAGES):
+            page = await client.list_tools(cursor=cursor)
+            tools.extend(page.tools)
+            cursor = page.next_cursor
+            if not cursor:
+                break
+    if target.allowlist:
+        tools = [tool for tool in tools if tool.name in target.allowlist]
+    return tools
+
+
+async def call_tool(
+    target: Target,
+    tool: str,
+    arguments: dict[str, Any],
+    org_slug: str,
+    *,
+    progress: Callable[[float, float | None, str | None], Any] | None = None,
+) -> types.CallToolResult:
+    """Call ``tool`` on the server for the organization; the result comes back unchanged."""
+    async with _guard(target, f"tools/call {tool}"), open_client(target) as client:
+        return await client.call_tool(
+            tool,
+            arguments,
+            progress_callback=progress,
+            meta={ORG_META_KEY: org_slug},
+        )

@@ -1,0 +1,161 @@
+"""Running the gateway's SDK server for one HTTP request of a (possibly shared) session.
+
+The SDK keeps a handshake session as a long-lived in-memory task; the gateway instead keeps the
+session's facts in the shared store (``sessions.py``) and, for each request, runs the SDK's own
+JSON-RPC dispatcher and server kernel over a *born-ready* connection carrying the negotiated
+version. Every process can therefore serve every request of every session.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+from anyio.abc import TaskStatus
+from mcp.server.connection import Connection
+from mcp.server.lowlevel.server import NotificationOptions
+from mcp.server.runner import serve_connection
+from mcp.server.streamable_http import EventMessage, EventStore, StreamableHTTPServerTransport
+from mcp.shared._context_streams import create_context_streams
+from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
+from mcp.shared.message import SessionMessage
+from mcp.shared.transport_context import TransportContext
+from mcp_types import JSONRPCError, JSONRPCMessage, JSONRPCRequest, JSONRPCResponse, jsonrpc_message_adapter
+
+from omni.gateway.server import gateway_server
+from omni.gateway.sessions import SessionBackend, parse_event_id
+
+logger = logging.getLogger(__name__)
+
+INIT_OPTIONS = gateway_server.create_initialization_options(
+    NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True)
+)
+
+
+class SessionEventStore(EventStore):
+    """The SDK's EventStore interface over the shared session backend, bound to one session."""
+
+    def __init__(self, backend: SessionBackend, session_id: str) -> None:
+        self.backend = backend
+        self.session_id = session_id
+
+    async def store_event(self, stream_id: str, message: JSONRPCMessage | None) -> str:
+        data = "" if message is None else message.model_dump_json(by_alias=True, exclude_unset=True)
+        return await self.backend.append(self.session_id, stream_id, data)
+
+    async def replay_events_after(
+        self, last_event_id: str, send_callback: Callable[[EventMessage], Awaitable[None]]
+    ) -> str | None:
+        parsed = parse_event_id(last_event_id)
+        if parsed is None:
+            return None
+        stream_id, position = parsed
+        for event_id, data in await self.backend.read(self.session_id, stream_id, position, 0):
+            if data:
+                await send_callback(EventMessage(jsonrpc_message_adapter.validate_json(data), event_id))
+        return stream_id
+
+
+def _transport_context(_metadata: Any) -> TransportContext:
+    # One HTTP request, no long-lived back-channel: server-initiated requests are refused, while
+    # request-scoped notifications (progress, log messages) still ride the POST's SSE stream.
+    return TransportContext(kind="streamable-http", can_send_request=False)
+
+
+async def serve_http_request(
+    *,
+    session_id: str | None,
+    protocol_version: str,
+    backend: SessionBackend | None,
+    scope: dict,
+    receive: Callable,
+    send: Callable,
+    on_initialized: Callable[[Connection], Awaitable[None]] | None = None,
+) -> None:
+    """Answer one Streamable HTTP POST with the SDK transport, in the given session."""
+    event_store = SessionEventStore(backend, session_id) if (backend and session_id) else None
+    transport = StreamableHTTPServerTransport(mcp_session_id=session_id, event_store=event_store)
+    connection = Connection.from_envelope(protocol_version, None, None)
+
+    async def run_server(*, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        async with transport.connect() as (read_stream, write_stream):
+            task_status.started()
+            dispatcher: JSONRPCDispatcher[TransportContext] = JSONRPCDispatcher(
+                read_stream,
+                write_stream,
+                inline_methods=frozenset({"initialize"}),
+                transport_builder=_transport_context,
+            )
+            try:
+                await serve_connection(
+                    gateway_server,
+                    dispatcher,
+                    connection=connection,
+                    lifespan_state={},
+                    init_options=INIT_OPTIONS,
+                )
+            except Exception:
+                logger.exception("gateway request crashed")
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(run_server)
+        try:
+            await transport.handle_request(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await transport.terminate()
+    if on_initialized is not None and connection.client_params is not None:
+        await on_initialized(connection)
+
+
+async def serve_message(
+    message: JSONRPCMessage,
+    *,
+    protocol_version: str,
+    emit: Callable[[JSONRPCMessage], Awaitable[None]],
+    request_scope: dict | None = None,
+) -> Connection:
+    """Process one JSON-RPC message (the legacy SSE transport): every message the server sends
+    in answer — notifications, then the response — goes to ``emit``. Returns the connection
+    (after an ``initialize`` it holds the negotiated version and client info)."""
+    read_writer, read_stream = create_context_streams[SessionMessage | Exception](1)
+    write_stream, write_reader = create_context_streams[SessionMessage](0)
+    connection = Connection.from_envelope(protocol_version, None, None)
+    expects_response = isinstance(message, JSONRPCRequest)
+
+    async def run_server() -> None:
+        dispatcher: JSONRPCDispatcher[TransportContext] = JSONRPCDispatcher(
+            read_stream,
+            write_stream,
+            inline_methods=frozenset({"initialize"}),
+            transport_builder=lambda _md: TransportContext(kind="sse", can_send_request=False),
+        )
+        try:
+            await serve_connection(
+                gateway_server,
+                dispatcher,
+                connection=connection,
+                lifespan_state={},
+                init_options=INIT_OPTIONS,
+            )
+        except Exception:
+            logger.exception("gateway message crashed")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run_server)
+        await read_writer.send(SessionMessage(message))
+        if expects_response:
+            async for outgoing in write_reader:
+                await emit(outgoing.message)
+                if isinstance(outgoing.message, JSONRPCResponse | JSONRPCError) and (
+                    outgoing.message.id == message.id
+                ):
+                    break
+        else:
+            # A notification has no answer; give the dispatcher a moment to run its handler.
+            await anyio.sleep(0)
+        await read_writer.aclose()
+        tg.cancel_scope.cancel()
+    return connection

@@ -1,0 +1,298 @@
+"""The gateway's MCP server: one low-level SDK ``Server`` whose handlers answer for the
+organization of the current request (``current_context``), from its catalogue.
+
+Protocol work (JSON-RPC, version negotiation, result shaping per revision) is the SDK's; this
+module decides *what* an organization sees and forwards tool calls.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextvars
+import json
+import logging
+from functools import lru_cache
+from typing import Any
+
+import jsonschema
+import mcp_types as types
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
+
+from omni.gateway import downstream
+from omni.gateway.catalogue import Catalogue, get_catalogue
+from omni.registry import services as registry
+from omni.tenants.context import OrgContext
+
+logger = logging.getLogger(__name__)
+
+# Implementation-defined error codes (the -32000..-32019 band).
+DOWNSTREAM_FAILED = -32010
+DOWNSTREAM_TIMEOUT = -32011
+UNAUTHORIZED_SCOPE = -32012
+
+current_context: contextvars.ContextVar[OrgContext | None] = contextvars.ContextVar(
+    "omni_org_context", default=None
+)
+
+MAX_CURSOR_LENGTH = 200
+
+
+def _org_context(ctx: ServerRequestContext[Any, Any]) -> OrgContext:
+    org_ctx = current_context.get()
+    if org_ctx is None and ctx.request is not None:
+        org_ctx = getattr(ctx.request, "scope", {}).get("omni.ctx")
+    if org_ctx is None:  # the ASGI front always sets it; reaching this is a wiring bug
+        raise MCPError(code=types.INTERNAL_ERROR, message="no organization context for this request")
+    return org_ctx
+
+
+def _require_scope(org_ctx: OrgContext, scope: str) -> None:
+    if scope not in org_ctx.scopes:
+        raise MCPError(
+            code=UNAUTHORIZED_SCOPE,
+            message=f"this API key lacks the '{scope}' scope",
+            data={"required_scope": scope},
+        )
+
+
+# --------------------------------------------------------------------------- pagination
+def _page(
+    items: list[Any], params: types.PaginatedRequestParams | None, page_size: int
+) -> tuple[list, str | None]:
+    from django.conf import settings
+
+    size = page_size or settings.MCP_PAGE_SIZE
+    offset = 0
+    cursor = params.cursor if params is not None else None
+    if cursor:
+        if len(cursor) > MAX_CURSOR_LENGTH:
+            raise MCPError(code=INVALID_PARAMS, message="invalid cursor")
+        try:
+            decoded = json.loads(base64.urlsafe_b64decode(cursor.encode()).decode())
+            offset = int(decoded["o"])
+        except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+            raise MCPError(code=INVALID_PARAMS, message="invalid cursor") from None
+        if offset < 0 or offset > len(items):
+            raise MCPError(code=INVALID_PARAMS, message="invalid cursor")
+    page = items[offset : offset + size]
+    next_offset = offset + size
+    next_cursor = None
+    if next_offset < len(items):
+        next_cursor = base64.urlsafe_b64encode(json.dumps({"o": next_offset}).encode()).decode()
+    return page, next_cursor
+
+
+# --------------------------------------------------------------------------- tools
+@lru_cache(maxsize=2048)
+def _validator(schema_json: str) -> jsonschema.protocols.Validator:
+    schema = json.loads(schema_json)
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    return cls(schema)
+
+
+def validate_arguments(tool: types.Tool, arguments: dict[str, Any]) -> list[str]:
+    """Every way ``arguments`` break the tool's inputSchema (empty when they are valid)."""
+    try:
+        validator = _validator(json.dumps(tool.input_schema, sort_keys=True))
+    except jsonschema.exceptions.SchemaError:
+        logger.warning("tool %s has an invalid inputSchema; arguments not checked", tool.name)
+        return []
+    errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
+    messages = []
+    for error in errors[:10]:
+        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        messages.append(f"{where}: {error.message}")
+    return messages
+
+
+async def list_tools(ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None):
+    org_ctx = _org_context(ctx)
+    catalogue = await get_catalogue(org_ctx.organization)
+    page, next_cursor = _page(catalogue.tools, params, 0)
+    return types.ListToolsResult(tools=page, next_cursor=next_cursor)
+
+
+async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams):
+    org_ctx = _org_context(ctx)
+    _require_scope(org_ctx, "tools:call")
+    catalogue = await get_catalogue(org_ctx.organization)
+    route = catalogue.routes.get(params.name)
+    if route is None:
+        raise MCPError(
+            code=INVALID_PARAMS, message=f"Unknown tool: {params.name}", data={"tool": params.name}
+        )
+    arguments = params.arguments or {}
+    problems = validate_arguments(route.tool, arguments)
+    if problems:
+        # A tool-execution error (not a protocol error), so a model can read it and correct itself.
+        text = f"Invalid arguments for tool {params.name}: " + "; ".join(problems)
+        return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+
+    progress = None
+    if ctx.meta is not None and getattr(ctx.meta, "progress_token", None) is not None:
+
+        async def progress(value: float, total: float | None, message: str | None) -> None:
+            await ctx.session.report_progress(value, total, message)
+
+    try:
+        return await downstream.call_tool(
+            route.target, route.original_name, arguments, org_ctx.org_slug, progress=progress
+        )
+    except downstream.DownstreamError as exc:
+        code = DOWNSTREAM_TIMEOUT if "timed out" in str(exc) else DOWNSTREAM_FAILED
+        if exc.code is not None:
+            code = exc.code
+        raise MCPError(code=code, message=str(exc), data={"server": exc.server}) from None
+
+
+# --------------------------------------------------------------------------- prompts
+def _prompt_type(prompt: Any) -> types.Prompt:
+    return types.Prompt(
+        name=prompt.name,
+        title=prompt.title or None,
+        description=prompt.description or None,
+        arguments=[
+            types.PromptArgument(
+                name=arg["name"],
+                description=arg.get("description") or None,
+                required=bool(arg.get("required")),
+            )
+            for arg in (prompt.arguments or [])
+        ],
+    )
+
+
+async def list_prompts(ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None):
+    org_ctx = _org_context(ctx)
+    _require_scope(org_ctx, "prompts:read")
+    catalogue = await get_catalogue(org_ctx.organization)
+    prompts = [_prompt_type(p) for p in catalogue.prompts.values()]
+    page, next_cursor = _page(prompts, params, 0)
+    return types.ListPromptsResult(prompts=page, next_cursor=next_cursor)
+
+
+async def get_prompt(ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams):
+    org_ctx = _org_context(ctx)
+    _require_scope(org_ctx, "prompts:read")
+    catalogue = await get_catalogue(org_ctx.organization)
+    prompt = catalogue.prompts.get(params.name)
+    if prompt is None:
+        raise MCPError(
+            code=INVALID_PARAMS, message=f"Unknown prompt: {params.name}", data={"prompt": params.name}
+        )
+    try:
+        messages = registry.render_prompt(prompt, dict(params.arguments or {}))
+    except registry.PromptArgumentError as exc:
+        raise MCPError(code=INVALID_PARAMS, message=str(exc), data={"prompt": params.name}) from None
+    return types.GetPromptResult(
+        description=prompt.description or None,
+        messages=[
+            types.PromptMessage(role=m["role"], content=types.TextContent(type="text", text=m["text"]))
+            for m in messages
+        ],
+    )
+
+
+# --------------------------------------------------------------------------- resources
+def _resource_type(resource: Any) -> types.Resource:
+    size = len(resource.text.encode()) if resource.text else len(bytes(resource.blob or b""))
+    return types.Resource(
+        uri=resource.uri,
+        name=resource.name,
+        title=resource.title or None,
+        description=resource.description or None,
+        mime_type=resource.mime_type or None,
+        size=size,
+    )
+
+
+async def list_resources(ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None):
+    org_ctx = _org_context(ctx)
+    _require_scope(org_ctx, "resources:read")
+    catalogue = await get_catalogue(org_ctx.organization)
+    resources = [_resource_type(r) for r in catalogue.resources.values()]
+    page, next_cursor = _page(resources, params, 0)
+    return types.ListResourcesResult(resources=page, next_cursor=next_cursor)
+
+
+async def list_resource_templates(
+    ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+):
+    org_ctx = _org_context(ctx)
+    _require_scope(org_ctx, "resources:read")
+    catalogue = await get_catalogue(org_ctx.organization)
+    templates = [
+        types.ResourceTemplate(
+            uri_template=t.uri_template,
+            name=t.name,
+            title=t.title or None,
+            description=t.description or None,
+            mime_type=t.mime_type or None,
+        )
+        for t in catalogue.templates
+    ]
+    page, next_cursor = _page(templates, params, 0)
+    return types.ListResourceTemplatesResult(resource_templates=page, next_cursor=next_cursor)
+
+
+def _read(catalogue: Catalogue, uri: str) -> types.ReadResourceResult | None:
+    resource = catalogue.resources.get(uri)
+    if resource is not None:
+        if resource.blob is not None and not resource.text:
+            blob = base64.b64encode(bytes(resource.blob)).decode()
+            contents: Any = types.BlobResourceContents(
+                uri=uri, mime_type=resource.mime_type or None, blob=blob
+            )
+        else:
+            contents = types.TextResourceContents(
+                uri=uri, mime_type=resource.mime_type or None, text=resource.text
+            )
+        return types.ReadResourceResult(contents=[contents])
+    for template in catalogue.templates:
+        variables = registry.match_resource_template(template, uri)
+        if variables is not None:
+            text = registry.render_resource_template(template, variables)
+            return types.ReadResourceResult(
+                contents=[
+                    types.TextResourceContents(uri=uri, mime_type=template.mime_type or None, text=text)
+                ]
+            )
+    return None
+
+
+async def read_resource(ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams):
+    org_ctx = _org_context(ctx)
+    _require_scope(org_ctx, "resources:read")
+    catalogue = await get_catalogue(org_ctx.organization)
+    result = _read(catalogue, str(params.uri))
+    if result is None:
+        raise MCPError(
+            code=INVALID_PARAMS, message=f"Resource not found: {params.uri}", data={"uri": params.uri}
+        )
+    return result
+
+
+def build_gateway_server() -> Server:
+    return Server(
+        "omni-gateway",
+        version="0.1.0",
+        title="Omni MCP Platform",
+        instructions=(
+            "Tools of this organization's MCP servers, namespaced '<server>__<tool>', "
+            "plus the organization's prompts and resources."
+        ),
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+        on_list_prompts=list_prompts,
+        on_get_prompt=get_prompt,
+        on_list_resources=list_resources,
+        on_list_resource_templates=list_resource_templates,
+        on_read_resource=read_resource,
+    )
+
+
+gateway_server = build_gateway_server()

@@ -1,0 +1,244 @@
+"""``/mcp``: Streamable HTTP, every revision the SDK knows.
+
+* ``MCP-Protocol-Version: 2026-07-28`` (or any non-handshake value): the SDK's single-exchange
+  entry answers the POST on its own; no session.
+* Handshake revisions (2025-03-26, 2025-06-18, 2025-11-25): ``initialize`` opens a session in the
+  shared store; later POSTs, the GET stream and DELETE name it with ``Mcp-Session-Id`` and may
+  land on any process. A session answers only the credential that opened it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+import anyio
+from mcp.server._streamable_http_modern import handle_modern_request
+from mcp.server.runner import ServerRunner
+from mcp.server.streamable_http import MCP_SESSION_ID_HEADER
+from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
+from mcp_types import JSONRPCMessage, jsonrpc_message_adapter
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+from pydantic import ValidationError
+
+from omni.gateway import engine
+from omni.gateway.http import header, json_error, replay_body
+from omni.gateway.server import gateway_server
+from omni.gateway.sessions import GET_STREAM, SessionRecord, get_backend, new_session_id, parse_event_id
+from omni.tenants.context import OrgContext
+
+logger = logging.getLogger(__name__)
+
+STREAM_BLOCK_MS = 10_000
+STREAM_CLAIM_TTL = 30
+
+
+async def handle(scope: dict, receive: Any, send: Any, ctx: OrgContext, body: bytes) -> None:
+    method = scope["method"]
+    version_header = header(scope, MCP_PROTOCOL_VERSION_HEADER)
+    if version_header is not None and version_header not in HANDSHAKE_PROTOCOL_VERSIONS:
+        await handle_modern_request(gateway_server, None, False, {}, scope, replay_body(body, receive), send)
+        return
+
+    session_id = header(scope, MCP_SESSION_ID_HEADER)
+    backend = get_backend()
+    if method == "POST" and session_id is None:
+        await _open_session(scope, receive, send, ctx, body)
+        return
+    if method not in ("POST", "GET", "DELETE"):
+        await json_error(send, 405, "Method not allowed", headers={"allow": "GET, POST, DELETE"})
+        return
+    if session_id is None:
+        await json_error(send, 400, "Bad Request: Missing session ID (send Mcp-Session-Id)")
+        return
+
+    record = await backend.get(session_id)
+    if record is None or record.credential != ctx.credential_id or record.transport != "streamable_http":
+        # Another credential's session answers exactly like an unknown one: no leak of existence.
+        await json_error(send, 404, "Session not found")
+        return
+
+    if method == "POST":
+        await engine.serve_http_request(
+            session_id=session_id,
+            protocol_version=record.protocol_version,
+            backend=backend,
+            scope=scope,
+            receive=replay_body(body, receive),
+            send=send,
+        )
+    elif method == "GET":
+        await _stream(scope, receive, send, record)
+    else:
+        await backend.delete(session_id)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def _initialize_params(body: bytes) -> dict | None:
+    """The params of an ``initialize`` request body, or None when the body is anything else."""
+    try:
+        message = jsonrpc_message_adapter.validate_json(body)
+    except (ValidationError, ValueError):
+        return None
+    if getattr(message, "method", None) != "initialize" or getattr(message, "id", None) is None:
+        return None
+    params = getattr(message, "params", None)
+    return params if isinstance(params, dict) else None
+
+
+async def _open_session(scope: dict, receive: Any, send: Any, ctx: OrgContext, body: bytes) -> None:
+    params = _initialize_params(body)
+    if params is None:
+        if _is_non_initialize_message(body):
+            await json_error(
+                send, 400, "Bad Request: Missing session ID (only initialize may open a session)"
+            )
+            return
+        # Malformed JSON, batches, invalid envelopes: the SDK transport answers with its errors.
+        await engine.serve_http_request(
+            session_id=None,
+            protocol_version="2025-03-26",
+            backend=None,
+            scope=scope,
+            receive=replay_body(body, receive),
+            send=send,
+        )
+        return
+    try:
+        init, negotiated = ServerRunner._negotiate_initialize(params)
+    except ValidationError:
+        init, negotiated = None, None
+    if init is None:
+        await engine.serve_http_request(
+            session_id=None, protocol_version="2025-03-26", backend=None, scope=scope,
+            receive=replay_body(body, receive), send=send,
+        )  # fmt: skip
+        return
+
+    backend = get_backend()
+    record = SessionRecord(
+        session_id=new_session_id(),
+        org_id=ctx.org_id,
+        credential=ctx.credential_id,
+        protocol_version=negotiated,
+        transport="streamable_http",
+        client=init.client_info.model_dump(mode="json", exclude_none=True),
+        created=time.time(),
+    )
+    # Stored before the answer leaves: the client's next request may reach another process.
+    await backend.create(record)
+    await engine.serve_http_request(
+        session_id=record.session_id,
+        protocol_version=negotiated,
+        backend=backend,
+        scope=scope,
+        receive=replay_body(body, receive),
+        send=send,
+    )
+
+
+def _is_non_initialize_message(body: bytes) -> bool:
+    try:
+        message: JSONRPCMessage = jsonrpc_message_adapter.validate_json(body)
+    except (ValidationError, ValueError):
+        return False
+    return getattr(message, "method", None) != "initialize"
+
+
+def _sse(event_id: str | None, data: str, event: str | None = "message") -> bytes:
+    lines = []
+    if event_id:
+        lines.append(f"id: {event_id}")
+    if event:
+        lines.append(f"event: {event}")
+    lines.extend(f"data: {line}" for line in (data.splitlines() or [""]))
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+async def _stream(scope: dict, receive: Any, send: Any, record: SessionRecord) -> None:
+    """The session's standalone SSE stream (or the resumption of a request stream)."""
+    accept = header(scope, "accept") or ""
+    if "text/event-stream" not in accept and "*/*" not in accept:
+        await json_error(send, 406, "Not Acceptable: Client must accept text/event-stream")
+        return
+    backend = get_backend()
+    stream_id, after = GET_STREAM, None
+    last_event_id = header(scope, "last-event-id")
+    if last_event_id:
+        parsed = parse_event_id(last_event_id)
+        if parsed is not None:
+            stream_id, after = parsed
+
+    token = uuid.uuid4().hex
+    if stream_id == GET_STREAM and not await backend.claim_stream(record.session_id, token, STREAM_CLAIM_TTL):
+        await json_error(send, 409, "Conflict: Only one SSE stream is allowed per session")
+        return
+
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"text/event-stream"),
+                (b"cache-control", b"no-cache, no-transform"),
+                (b"x-accel-buffering", b"no"),
+                (MCP_SESSION_ID_HEADER.encode(), record.session_id.encode()),
+            ],
+        }
+    )
+    if after is None:
+        # The priming event fixes the stream position (nothing published from now on is missed);
+        # it is sent only to clients that understand an event with empty data (2025-11-25+).
+        priming_id = await backend.append(record.session_id, GET_STREAM, "")
+        after = parse_event_id(priming_id)[1]  # type: ignore[index]
+        if record.protocol_version >= "2025-11-25":
+            await send({"type": "http.response.body", "body": _sse(priming_id, "", None), "more_body": True})
+
+    async def pump() -> None:
+        nonlocal after
+        while True:
+            events = await backend.read(record.session_id, stream_id, after, STREAM_BLOCK_MS)
+            if not events:
+                if await backend.get(record.session_id) is None:
+                    return  # the session ended (DELETE, expiry)
+                await send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
+            for event_id, data in events:
+                after = parse_event_id(event_id)[1]  # type: ignore[index]
+                if not data:
+                    continue
+                await send({"type": "http.response.body", "body": _sse(event_id, data), "more_body": True})
+                if stream_id != GET_STREAM and _is_response(data):
+                    return  # a resumed request stream ends with its response
+            if stream_id == GET_STREAM:
+                await backend.claim_stream(record.session_id, token, STREAM_CLAIM_TTL)
+
+    async def watch_disconnect(cancel: anyio.CancelScope) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                cancel.cancel()
+                return
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch_disconnect, tg.cancel_scope)
+            await pump()
+            tg.cancel_scope.cancel()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except OSError:
+        logger.debug("GET stream of session %s closed by the client", record.session_id[:8])
+    finally:
+        with anyio.CancelScope(shield=True):
+            await backend.release_stream(record.session_id, token)
+
+
+def _is_response(data: str) -> bool:
+    try:
+        message = json.loads(data)
+    except ValueError:
+        return False
+    return isinstance(message, dict) and "id" in message and ("result" in message or "error" in message)
