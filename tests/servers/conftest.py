@@ -41,23 +41,23 @@ class ToolCaller:
         self.org = org
         self.mode = mode
 
-    async def call(self, name: str, org: str | None = _DEFAULT, **arguments: Any) -> CallToolResult:
-        """Call ``name``; ``org`` defaults to this caller's organization (None: no ``_meta`` at all)."""
-        meta = org_meta(self.org if org is _DEFAULT else org)
+    async def call(self, tool: str, /, as_org: str | None = _DEFAULT, **arguments: Any) -> CallToolResult:
+        """Call ``tool``; ``as_org`` defaults to this caller's organization (None: no ``_meta`` at all)."""
+        meta = org_meta(self.org if as_org is _DEFAULT else as_org)
         async with Client(self.server, mode=self.mode) as client:
-            return await client.call_tool(name, arguments, meta=meta)
+            return await client.call_tool(tool, arguments, meta=meta)
 
-    async def ok(self, name: str, org: str | None = _DEFAULT, **arguments: Any) -> dict[str, Any]:
+    async def ok(self, tool: str, /, as_org: str | None = _DEFAULT, **arguments: Any) -> dict[str, Any]:
         """Call a tool that must succeed; return its structured content."""
-        result = await self.call(name, org, **arguments)
+        result = await self.call(tool, as_org, **arguments)
         assert not result.is_error, result.content[0].text  # type: ignore[union-attr]
         assert result.structured_content is not None
         return result.structured_content
 
-    async def error(self, name: str, org: str | None = _DEFAULT, **arguments: Any) -> str:
+    async def error(self, tool: str, /, as_org: str | None = _DEFAULT, **arguments: Any) -> str:
         """Call a tool that must fail as a tool error; return its message."""
-        result = await self.call(name, org, **arguments)
-        assert result.is_error, f"{name} unexpectedly succeeded: {result.structured_content}"
+        result = await self.call(tool, as_org, **arguments)
+        assert result.is_error, f"{tool} unexpectedly succeeded: {result.structured_content}"
         return result.content[0].text  # type: ignore[union-attr]
 
 

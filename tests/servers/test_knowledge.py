@@ -12,7 +12,7 @@ from .conftest import ToolCaller
 
 async def make(knowledge: ToolCaller, title: str, body: str = "", tags=(), org: str | None = None) -> dict:
     return await knowledge.ok(
-        "create_note", org=org or knowledge.org, title=title, body=body, tags=list(tags)
+        "create_note", as_org=org or knowledge.org, title=title, body=body, tags=list(tags)
     )
 
 
@@ -54,9 +54,9 @@ async def test_every_tool_needs_an_organization(knowledge: ToolCaller):
         "tag_note": {"id": note["id"], "add": ["a"]},
     }
     for name, arguments in calls.items():
-        message = await knowledge.error(name, org=None, **arguments)
+        message = await knowledge.error(name, as_org=None, **arguments)
         assert MISSING_ORG_MESSAGE in message, name
-    assert "organization slug" in await knowledge.error("list_notes", org="bad slug!")
+    assert "organization slug" in await knowledge.error("list_notes", as_org="bad slug!")
     assert (await Note.objects.aget(public_id=note["id"])).title == "Mine"
 
 
@@ -69,11 +69,11 @@ async def test_other_organizations_cannot_see_or_touch_a_note(knowledge: ToolCal
         ("delete_note", {}),
         ("tag_note", {"add": ["pwned"]}),
     ]:
-        message = await knowledge.error(name, org=globex, id=note_id, **extra)
+        message = await knowledge.error(name, as_org=globex, id=note_id, **extra)
         assert f"note not found: {note_id}" in message, name
-    assert (await knowledge.ok("list_notes", org=globex))["total"] == 0
-    assert (await knowledge.ok("list_notes", org=globex, tag="secret"))["notes"] == []
-    assert (await knowledge.ok("search_notes", org=globex, query="launch codes"))["matches"] == []
+    assert (await knowledge.ok("list_notes", as_org=globex))["total"] == 0
+    assert (await knowledge.ok("list_notes", as_org=globex, tag="secret"))["notes"] == []
+    assert (await knowledge.ok("search_notes", as_org=globex, query="launch codes"))["matches"] == []
     # ...and the note is unchanged for its owner.
     assert await knowledge.ok("get_note", id=note_id) == note
 

@@ -1,0 +1,45 @@
+"""The utilities server: nine stateless tools (arithmetic, units, dates, text, regex, JSON, hashes,
+UUIDs, base64). They keep no data, so they need no organization and work for any caller."""
+
+from __future__ import annotations
+
+from mcp.server.mcpserver import MCPServer
+from mcp_types import ToolAnnotations
+
+from mcp_servers.utilities.calc import calculate
+from mcp_servers.utilities.encoding import base64_codec, generate_uuid, hash_text
+from mcp_servers.utilities.jsontool import json_tool
+from mcp_servers.utilities.text import regex_extract, text_stats
+from mcp_servers.utilities.timecalc import datetime_calc
+from mcp_servers.utilities.units import convert_units
+
+VERSION = "1.0.0"
+INSTRUCTIONS = (
+    "Everyday computations, exact and side-effect free: calculate (arithmetic), convert_units, "
+    "datetime_calc (time zones, durations, differences), text_stats, regex_extract, json_tool "
+    "(validate, JSON Schema, path query), hash_text, generate_uuid, base64_codec. Prefer these tools "
+    "over mental arithmetic or guessing."
+)
+
+_PURE = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+_RANDOM = ToolAnnotations(read_only_hint=True, idempotent_hint=False, open_world_hint=False)
+
+TOOLS = (
+    (calculate, _PURE),
+    (convert_units, _PURE),
+    (datetime_calc, _PURE),
+    (text_stats, _PURE),
+    (regex_extract, _PURE),
+    (json_tool, _PURE),
+    (hash_text, _PURE),
+    (generate_uuid, _RANDOM),
+    (base64_codec, _PURE),
+)
+
+
+def build_server() -> MCPServer:
+    """A new utilities server instance (cheap: nothing is loaded until a tool runs)."""
+    server = MCPServer(name="utilities", version=VERSION, instructions=INSTRUCTIONS)
+    for fn, hints in TOOLS:
+        server.add_tool(fn, annotations=hints)
+    return server
