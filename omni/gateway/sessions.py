@@ -119,8 +119,8 @@ class SessionBackend:
         """Events after position ``after`` ("$" or None: only new ones), waiting up to ``block_ms``."""
         raise NotImplementedError
 
-    async def claim_stream(self, session_id: str, token: str, ttl: int) -> bool:
-        """Hold the session's one standalone stream (refreshed while held)."""
+    async def claim_stream(self, session_id: str, token: str, ttl: int, force: bool = False) -> bool:
+        """Hold the session's one standalone stream (refreshed while held); ``force`` takes it over."""
         raise NotImplementedError
 
     async def release_stream(self, session_id: str, token: str) -> None:
@@ -233,10 +233,10 @@ class RedisSessionBackend(SessionBackend):
             events.extend((make_event_id(stream_id, pos), fields.get("d", "")) for pos, fields in entries)
         return events
 
-    async def claim_stream(self, session_id: str, token: str, ttl: int) -> bool:
+    async def claim_stream(self, session_id: str, token: str, ttl: int, force: bool = False) -> bool:
         client = self._client()
         key = f"{PREFIX}:get:{session_id}"
-        if await client.set(key, token, nx=True, ex=ttl):
+        if await client.set(key, token, nx=not force, ex=ttl):
             return True
         if await client.get(key) == token:
             await client.expire(key, ttl)
@@ -361,10 +361,10 @@ class MemorySessionBackend(SessionBackend):
                 with self._lock:
                     stream.waiters.remove((loop, event))
 
-    async def claim_stream(self, session_id: str, token: str, ttl: int) -> bool:
+    async def claim_stream(self, session_id: str, token: str, ttl: int, force: bool = False) -> bool:
         with self._lock:
             holder = self._claims.get(session_id)
-            if holder is None or holder[0] == token or holder[1] < time.monotonic():
+            if force or holder is None or holder[0] == token or holder[1] < time.monotonic():
                 self._claims[session_id] = (token, time.monotonic() + ttl)
                 return True
             return False

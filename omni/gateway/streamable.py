@@ -114,9 +114,13 @@ async def _open_session(scope: dict, receive: Any, send: Any, ctx: OrgContext, b
         init, negotiated = None, None
     if init is None:
         await engine.serve_http_request(
-            session_id=None, protocol_version="2025-03-26", backend=None, scope=scope,
-            receive=replay_body(body, receive), send=send,
-        )  # fmt: skip
+            session_id=None,
+            protocol_version="2025-03-26",
+            backend=None,
+            scope=scope,
+            receive=replay_body(body, receive),
+            send=send,
+        )
         return
 
     backend = get_backend()
@@ -174,7 +178,11 @@ async def _stream(scope: dict, receive: Any, send: Any, record: SessionRecord) -
             stream_id, after = parsed
 
     token = uuid.uuid4().hex
-    if stream_id == GET_STREAM and not await backend.claim_stream(record.session_id, token, STREAM_CLAIM_TTL):
+    # A client resuming with Last-Event-ID takes the stream over: its previous connection is gone.
+    takeover = last_event_id is not None
+    if stream_id == GET_STREAM and not await backend.claim_stream(
+        record.session_id, token, STREAM_CLAIM_TTL, force=takeover
+    ):
         await json_error(send, 409, "Conflict: Only one SSE stream is allowed per session")
         return
 
@@ -213,8 +221,10 @@ async def _stream(scope: dict, receive: Any, send: Any, record: SessionRecord) -
                 await send({"type": "http.response.body", "body": _sse(event_id, data), "more_body": True})
                 if stream_id != GET_STREAM and _is_response(data):
                     return  # a resumed request stream ends with its response
-            if stream_id == GET_STREAM:
-                await backend.claim_stream(record.session_id, token, STREAM_CLAIM_TTL)
+            if stream_id == GET_STREAM and not await backend.claim_stream(
+                record.session_id, token, STREAM_CLAIM_TTL
+            ):
+                return  # a resuming connection took the stream over
 
     async def watch_disconnect(cancel: anyio.CancelScope) -> None:
         while True:

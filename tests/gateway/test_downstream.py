@@ -1,0 +1,114 @@
+"""Downstream servers over stdio, SSE and Streamable HTTP; down or hanging ones answered with a
+clear MCP error within the timeout."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2
+import pytest
+from asgiref.sync import sync_to_async
+from mcp.shared.exceptions import MCPError
+
+from omni.registry.models import ServerConnection
+from tests.gateway.conftest import connect
+from tests.gateway.world import make_tenant
+from tests.live import free_port
+
+pytestmark = pytest.mark.live
+
+SLOW = str(Path(__file__).with_name("slow_server.py"))
+
+
+def _serve(transport: str) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, SLOW, transport, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            httpx2.get(f"http://127.0.0.1:{port}/", timeout=0.5)
+            return process, port
+        except httpx2.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError(f"slow_server {transport} did not start")
+
+
+@pytest.fixture
+def tenant(committed):
+    return make_tenant("down", servers=("utilities",))
+
+
+async def test_stdio_server_answers_and_a_hang_times_out(live_server, tenant):
+    await sync_to_async(ServerConnection.objects.create)(
+        organization=tenant.org,
+        name="slow",
+        transport="stdio",
+        command=sys.executable,
+        args=[SLOW],
+        timeout_seconds=2,
+    )
+    async with connect(live_server.mcp_url, tenant.key) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+        assert {"slow__echo", "slow__hang", "utilities__calculate"} <= names
+        echoed = await client.call_tool("slow__echo", {"text": "over stdio"})
+        assert echoed.content[0].text == "over stdio"
+        started = time.monotonic()
+        with pytest.raises(MCPError) as caught:
+            await client.call_tool("slow__hang", {})
+        elapsed = time.monotonic() - started
+        assert (
+            "server 'slow'" in caught.value.error.message
+            and "timed out after 2s" in caught.value.error.message
+        )
+        assert elapsed < 15  # bounded by the 2 s forward timeout (+ process start), never a hang
+
+
+@pytest.mark.parametrize("transport,path", [("sse", "/sse"), ("streamable-http", "/mcp")])
+async def test_http_servers_and_one_that_goes_down(live_server, tenant, transport, path):
+    process, port = _serve(transport)
+    try:
+        await sync_to_async(ServerConnection.objects.create)(
+            organization=tenant.org,
+            name="remote",
+            transport=transport.replace("-", "_"),
+            url=f"http://127.0.0.1:{port}{path}",
+            timeout_seconds=3,
+        )
+        async with connect(live_server.mcp_url, tenant.key) as client:
+            assert "remote__echo" in {t.name for t in (await client.list_tools()).tools}
+            echoed = await client.call_tool("remote__echo", {"text": f"over {transport}"})
+            assert echoed.content[0].text == f"over {transport}"
+            process.kill()
+            process.wait()
+            started = time.monotonic()
+            with pytest.raises(MCPError) as caught:
+                await client.call_tool("remote__echo", {"text": "anyone?"})
+            assert "server 'remote'" in caught.value.error.message
+            assert time.monotonic() - started < 10
+            # The other servers keep working.
+            ok = await client.call_tool("utilities__calculate", {"expression": "1+1"})
+            assert not ok.is_error
+    finally:
+        process.kill()
+
+
+async def test_unreachable_server_is_left_out_of_the_list(live_server, tenant):
+    await sync_to_async(ServerConnection.objects.create)(
+        organization=tenant.org,
+        name="ghost",
+        transport="streamable_http",
+        url=f"http://127.0.0.1:{free_port()}/mcp",
+        timeout_seconds=2,
+    )
+    async with connect(live_server.mcp_url, tenant.key) as client:
+        started = time.monotonic()
+        names = {t.name for t in (await client.list_tools()).tools}
+        assert time.monotonic() - started < 10
+        assert not any(n.startswith("ghost__") for n in names)
+        assert "utilities__calculate" in names
