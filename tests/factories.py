@@ -6,23 +6,35 @@
 
 from __future__ import annotations
 
+import functools
+
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 
 from omni.registry.models import Prompt, Resource, ResourceTemplate, ServerConnection
 from omni.tenants.models import ApiKey, Membership, Organization, Role
 from omni.tenants.services import create_api_key
 
+TEST_PASSWORD = "pw-for-tests"
+
+
+@functools.cache
+def _test_password_hash() -> str:
+    """Hashed once per process: the default hasher is slow on purpose (about 0.5 s a user)."""
+    return make_password(TEST_PASSWORD)
+
 
 class UserFactory(factory.django.DjangoModelFactory):
+    """Users log in with ``TEST_PASSWORD``."""
+
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
-        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
-    password = factory.django.Password("pw-for-tests")
+    password = factory.LazyFunction(_test_password_hash)
 
 
 class OrganizationFactory(factory.django.DjangoModelFactory):

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 from django.http import HttpRequest
 
 from omni.registry.models import Prompt, Resource, ResourceTemplate, ServerConnection
@@ -47,3 +48,4 @@ class ServerConnectionAdmin(RegistryItemAdmin):
     list_display = ["name", "scope", "transport", "target", "url", "enabled", "updated_at"]
     list_filter = [*RegistryItemAdmin.list_filter, "transport", "enabled"]
     search_fields = ["name", "title", "url", "target"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
