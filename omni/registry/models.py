@@ -128,7 +128,8 @@ class RegistryItem(models.Model):
     @classmethod
     def from_db(cls, db: str | None, field_names: Any, values: Any) -> RegistryItem:
         instance = super().from_db(db, field_names, values)
-        instance._loaded_org_id = instance.__dict__.get("organization_id")
+        if "organization_id" in instance.__dict__:  # not deferred
+            instance._loaded_org_id = instance.organization_id
         return instance
 
     @property

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 import string
 import uuid
+from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -118,10 +119,10 @@ class ApiKey(models.Model):
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
 
-    def is_expired(self, now=None) -> bool:
+    def is_expired(self, now: datetime | None = None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
 
-    def is_active(self, now=None) -> bool:
+    def is_active(self, now: datetime | None = None) -> bool:
         return not self.is_revoked and not self.is_expired(now)
 
 

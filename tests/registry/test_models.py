@@ -263,3 +263,12 @@ def test_tool_allowlist(world):
     assert ServerConnectionFactory.build().allows_tool("anything")
     limited = ServerConnectionFactory.build(tool_allowlist=["search_notes"])
     assert limited.allows_tool("search_notes") and not limited.allows_tool("delete_note")
+
+
+def test_deferred_loading_does_not_announce_a_global_change(world, notified):
+    prompt = PromptFactory(organization=world.acme)
+    partial = Prompt.objects.only("title").get(pk=prompt.pk)
+    with notified:
+        partial.title = "new"
+        partial.save(update_fields=["title"])
+    assert notified.calls == [(world.acme.pk, {"prompts"})]
