@@ -8,9 +8,11 @@ the gateway turns it into an MCP error. The organization travels in the request 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -145,6 +147,108 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+# --------------------------------------------------------------------------- connection pool
+# One long-lived SDK client per server connection and event loop: no TCP connect, handshake or
+# subprocess start per call (a stdio server keeps running). A client is owned by a background task
+# (anyio scopes must be exited by the task that entered them) and dropped when a call fails at
+# the transport level, when it has been idle for POOL_MAX_IDLE seconds, or when the connection's
+# configuration changes (its key changes).
+POOL_MAX_IDLE = 60.0
+
+
+@dataclass
+class _Pooled:
+    client: Client
+    stop: asyncio.Event
+    task: asyncio.Task
+    last_used: float
+    broken: bool = False
+
+    def close(self) -> None:
+        self.broken = True
+        self.stop.set()
+
+
+_pools: dict[int, dict[str, _Pooled]] = {}
+_pool_locks: dict[tuple[int, str], asyncio.Lock] = {}
+
+
+async def _start_client(target: Target) -> _Pooled:
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[Client] = loop.create_future()
+    stop = asyncio.Event()
+    holder: dict[str, _Pooled] = {}
+
+    async def own() -> None:
+        try:
+            async with open_client(target) as client:
+                ready.set_result(client)
+                await stop.wait()
+        except BaseException as exc:  # noqa: BLE001 - reported to the waiting caller or logged
+            if not ready.done():
+                ready.set_exception(exc)
+            else:
+                logger.info("pooled client of %s ended: %r", target.name, exc)
+        finally:
+            if "pooled" in holder:
+                holder["pooled"].broken = True
+
+    task = loop.create_task(own(), name=f"mcp-client-{target.name}")
+    try:
+        client = await ready
+    except BaseException:
+        stop.set()
+        raise
+    pooled = _Pooled(client=client, stop=stop, task=task, last_used=time.monotonic())
+    holder["pooled"] = pooled
+    return pooled
+
+
+async def _acquire(target: Target) -> _Pooled:
+    loop_id = id(asyncio.get_running_loop())
+    pool = _pools.setdefault(loop_id, {})
+    now = time.monotonic()
+    pooled = pool.get(target.key)
+    if pooled is not None and not pooled.broken and now - pooled.last_used < POOL_MAX_IDLE:
+        pooled.last_used = now
+        return pooled
+    lock = _pool_locks.setdefault((loop_id, target.key), asyncio.Lock())
+    async with lock:
+        pooled = pool.get(target.key)
+        if pooled is not None and not pooled.broken and now - pooled.last_used < POOL_MAX_IDLE:
+            pooled.last_used = now
+            return pooled
+        if pooled is not None:
+            pooled.close()
+        for key, other in list(pool.items()):  # sweep idle and broken clients
+            if other.broken or now - other.last_used >= POOL_MAX_IDLE:
+                other.close()
+                pool.pop(key, None)
+        pooled = await _start_client(target)
+        pool[target.key] = pooled
+        return pooled
+
+
+def close_pool() -> None:
+    """Drop every pooled client of every loop (tests, configuration reloads)."""
+    for pool in _pools.values():
+        for pooled in pool.values():
+            pooled.close()
+        pool.clear()
+
+
+@contextlib.asynccontextmanager
+async def _pooled_client(target: Target) -> AsyncIterator[Client]:
+    pooled = await _acquire(target)
+    try:
+        yield pooled.client
+    except MCPError:
+        raise  # the server answered with an error: the connection itself is fine
+    except BaseException:
+        pooled.close()  # transport failure, timeout or cancellation: start afresh next time
+        raise
+
+
 @contextlib.asynccontextmanager
 async def _guard(target: Target, what: str) -> AsyncIterator[None]:
     """Bound a downstream exchange by the timeout and turn every failure into DownstreamError."""
@@ -162,14 +266,12 @@ async def _guard(target: Target, what: str) -> AsyncIterator[None]:
     except Exception as exc:  # anything the transport throws (connection refused, bad JSON…)
         logger.info("downstream %s failed during %s: %r", target.name, what, exc)
         raise DownstreamError(target.name, f"{what} failed: {_describe(exc)}") from exc
-    except BaseExceptionGroup as group:  # task groups wrap failures
-        raise DownstreamError(target.name, f"{what} failed: {_describe(group)}") from group
 
 
 async def list_tools(target: Target) -> list[types.Tool]:
     """Every tool of the server (all pages), filtered by the connection's allowlist."""
     tools: list[types.Tool] = []
-    async with _guard(target, "tools/list"), open_client(target) as client:
+    async with _guard(target, "tools/list"), _pooled_client(target) as client:
         cursor: str | None = None
         for _ in range(MAX_TOOL_PAGES):
             page = await client.list_tools(cursor=cursor)
@@ -191,7 +293,7 @@ async def call_tool(
     progress: Callable[[float, float | None, str | None], Any] | None = None,
 ) -> types.CallToolResult:
     """Call ``tool`` on the server for the organization; the result comes back unchanged."""
-    async with _guard(target, f"tools/call {tool}"), open_client(target) as client:
+    async with _guard(target, f"tools/call {tool}"), _pooled_client(target) as client:
         return await client.call_tool(
             tool,
             arguments,

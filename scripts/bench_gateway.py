@@ -1,0 +1,209 @@
+"""Benchmark: the gateway against the same MCP server reached directly. Prints figures; asserts nothing.
+
+    .venv/bin/python scripts/bench_gateway.py [--clients 8] [--requests 200] [--mode auto|legacy]
+
+It makes a scratch environment (SQLite under a temp dir unless DATABASE_URL is set; REDIS_URL is
+passed through), creates an organization, an API key and a ``utilities`` server connection, then
+starts two processes on free ports:
+
+* the gateway (daphne serving ``omni.asgi:application``), whose ``utilities`` connection points at
+* the standalone utilities server (``python -m mcp_servers.utilities``) over Streamable HTTP
+  (``--downstream http``, the default), or is served in-process (``--downstream inprocess``).
+
+N concurrent official SDK clients then send ``tools/list`` and ``tools/call utilities__calculate``
+through the gateway, and ``tools/list`` / ``tools/call calculate`` to the standalone server
+directly. For each it prints requests/s and p50/p95/p99 latency, and the resident memory of both
+server processes before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    import httpx2
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx2.get(url, timeout=1)
+            return
+        except httpx2.HTTPError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not come up")
+
+
+def prepare(env: dict[str, str], downstream_url: str, downstream: str) -> str:
+    """Migrate the scratch database and create the org, key and connection; returns the raw key."""
+    code = f"""
+import django, os
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from omni.tenants.services import create_organization, create_api_key
+from omni.tenants.models import Organization
+from omni.registry.models import ServerConnection
+org = Organization.objects.filter(slug="bench").first() or create_organization("bench", "Bench")
+ServerConnection.objects.filter(organization=org).delete()
+if {downstream!r} == "http":
+    ServerConnection.objects.create(organization=org, name="utilities", transport="streamable_http",
+                                    url={downstream_url!r}, timeout_seconds=30)
+else:
+    ServerConnection.objects.create(organization=org, name="utilities", transport="inprocess", target="utilities")
+print(create_api_key(org, "bench")[1])
+"""
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+async def run_load(label: str, make_client, operation, clients: int, requests: int) -> dict:
+    latencies: list[float] = []
+    errors = 0
+
+    async def worker() -> None:
+        nonlocal errors
+        async with make_client() as client:
+            await operation(client)  # warm-up, not counted
+            for _ in range(requests):
+                started = time.perf_counter()
+                try:
+                    await operation(client)
+                except Exception:
+                    errors += 1
+                    continue
+                latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    elapsed = time.perf_counter() - started
+    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [float("nan")] * 99
+    return {
+        "label": label,
+        "ok": len(latencies),
+        "errors": errors,
+        "rps": len(latencies) / elapsed,
+        "p50": q[49],
+        "p95": q[94],
+        "p99": q[98],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=200, help="requests per client per scenario")
+    parser.add_argument("--mode", default="auto", help="SDK client mode: auto (2026-07-28) or legacy (handshake)")
+    parser.add_argument("--downstream", choices=["http", "inprocess"], default="http")
+    args = parser.parse_args()
+
+    scratch = Path(tempfile.mkdtemp(prefix="omni-bench-"))
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="omni.settings", OMNI_VAR_DIR=str(scratch), LOG_LEVEL="WARNING")
+    server_port, gateway_port = free_port(), free_port()
+    direct_url = f"http://127.0.0.1:{server_port}/mcp"
+    gateway_url = f"http://127.0.0.1:{gateway_port}/mcp"
+    key = prepare(env, direct_url, args.downstream)
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mcp_servers.utilities", "--port", str(server_port)],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    gateway = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(gateway_port), "omni.asgi:application"],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_http(f"http://127.0.0.1:{gateway_port}/healthz")
+        wait_http(f"http://127.0.0.1:{server_port}/mcp")
+        memory_before = (rss_mib(gateway.pid), rss_mib(server.pid))
+        results = asyncio.run(scenarios(args, gateway_url, direct_url, key))
+        memory_after = (rss_mib(gateway.pid), rss_mib(server.pid))
+    finally:
+        gateway.terminate()
+        server.terminate()
+        gateway.wait(10)
+        server.wait(10)
+
+    print(
+        f"\n{args.clients} concurrent SDK clients x {args.requests} requests, mode={args.mode}, "
+        f"downstream={args.downstream}, database={'DATABASE_URL' if os.environ.get('DATABASE_URL') else 'sqlite'}, "
+        f"redis={'yes' if os.environ.get('REDIS_URL') else 'no'}"
+    )
+    print(f"{'scenario':42} {'ok':>6} {'err':>4} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+    for r in results:
+        print(
+            f"{r['label']:42} {r['ok']:6d} {r['errors']:4d} {r['rps']:8.1f} "
+            f"{r['p50']:8.2f} {r['p95']:8.2f} {r['p99']:8.2f}"
+        )
+    print(
+        f"RSS MiB: gateway {memory_before[0]:.0f} -> {memory_after[0]:.0f}, "
+        f"utilities server {memory_before[1]:.0f} -> {memory_after[1]:.0f}"
+    )
+
+
+async def scenarios(args, gateway_url: str, direct_url: str, key: str) -> list[dict]:
+    import contextlib
+
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    @contextlib.asynccontextmanager
+    async def client_for(url: str, headers: dict[str, str]):
+        async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
+            async with Client(streamable_http_client(url, http_client=http), mode=args.mode, cache=None) as client:
+                yield client
+
+    auth = {"Authorization": f"Bearer {key}"}
+    meta = {"io.omni/org": "bench"}
+
+    async def gw_list(c):
+        await c.list_tools()
+
+    async def gw_call(c):
+        result = await c.call_tool("utilities__calculate", {"expression": "2*(3+4)"})
+        assert not result.is_error
+
+    async def direct_list(c):
+        await c.list_tools()
+
+    async def direct_call(c):
+        result = await c.call_tool("calculate", {"expression": "2*(3+4)"}, meta=meta)
+        assert not result.is_error
+
+    n, m = args.clients, args.requests
+    return [
+        await run_load("direct   tools/list", lambda: client_for(direct_url, {}), direct_list, n, m),
+        await run_load("gateway  tools/list", lambda: client_for(gateway_url, auth), gw_list, n, m),
+        await run_load("direct   tools/call calculate", lambda: client_for(direct_url, {}), direct_call, n, m),
+        await run_load("gateway  tools/call utilities__calculate", lambda: client_for(gateway_url, auth), gw_call, n, m),
+    ]
+
+
+if __name__ == "__main__":
+    main()
