@@ -1,0 +1,266 @@
+"""Test infrastructure shared by every test: live server processes, committed data, Redis, browser.
+
+``make test`` runs this suite against PostgreSQL and Redis (``DATABASE_URL``, ``REDIS_URL``; see
+``scripts/test.sh``). The live-server rules are in ``tests/live.py``: read them before writing a
+test that talks to a server process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import pytest_django.fixtures as _pytest_django_fixtures
+
+from tests.live import CHROMIUM_ARGS, CHROMIUM_PATH, LiveServerFactory, PidFile, database_url
+
+# Fixtures whose tests need the test database to exist but must not run inside a transaction.
+LIVE_FIXTURES = frozenset({"live_server", "live_server_factory", "committed"})
+CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+# --------------------------------------------------------------------------- pytest-django wiring
+# pytest-django creates test databases only for tests that ask for `db`/`transactional_db`/its own
+# `live_server`. A session of live tests that use only `live_server_factory` or `committed` needs
+# the test database too, so those names count as database users. (pytest-django 4.14; the test
+# `test_live_infra.py` fails loudly if this stops working.)
+_original_get_databases_for_test = _pytest_django_fixtures._get_databases_for_test
+
+
+def _get_databases_for_test(test):
+    databases, serialized = _original_get_databases_for_test(test)
+    if not databases and LIVE_FIXTURES & set(getattr(test, "fixturenames", ())):
+        return ("default",), serialized
+    return databases, serialized
+
+
+_pytest_django_fixtures._get_databases_for_test = _get_databases_for_test
+
+
+@pytest.fixture(autouse=True)
+def _live_server_helper():
+    """Replaces pytest-django's helper of the same name, which would give every test that uses a
+    fixture called ``live_server`` a ``transactional_db`` — whose flush wipes committed rows."""
+    yield
+
+
+def pytest_collection_modifyitems(config, items):
+    """Refuse live tests that would run in a transaction (rows invisible to the server) or flush
+    the database (wiping the rows other live tests committed). See tests/live.py."""
+    bad = []
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        live = names & LIVE_FIXTURES
+        if not live:
+            continue
+        marker = item.get_closest_marker("django_db")
+        transaction = bool(marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])))
+        if "transactional_db" in names or transaction:
+            bad.append(
+                f"{item.nodeid}: uses {sorted(live)} with transactional_db (its flush wipes committed rows)"
+            )
+        elif ("db" in names or marker) and live & {"live_server", "committed"}:
+            bad.append(
+                f"{item.nodeid}: uses {sorted(live)} with db/django_db "
+                "(use `committed` instead: a server process only sees committed rows)"
+            )
+    if bad:
+        raise pytest.UsageError(
+            "live tests must use `committed`, not db/transactional_db:\n  " + "\n  ".join(bad)
+        )
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """On SQLite (a plain `pytest` without DATABASE_URL) keep the test database in a file, so that
+    server processes can open it too. PostgreSQL needs nothing: pytest-django makes `test_<name>`."""
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=False):
+        settings_dict = connection.settings_dict
+        if settings_dict["ENGINE"].endswith("sqlite3"):
+            test = settings_dict.setdefault("TEST", {})
+            if not test.get("NAME"):
+                directory = tempfile.mkdtemp(prefix="omni-test-sqlite-")
+                test["NAME"] = str(Path(directory) / f"test_{connection.alias}.sqlite3")
+        _TEST_DATABASE_NAMES[connection.alias] = connection.creation._get_test_db_name()
+
+
+# alias -> the name of its test database, known before pytest-django creates it.
+_TEST_DATABASE_NAMES: dict[str, str] = {}
+
+
+# --------------------------------------------------------------------------- one session at a time
+def _session_key() -> str:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    parts = [
+        db["ENGINE"],
+        str(db.get("HOST")),
+        str(db.get("PORT")),
+        str(db.get("NAME")),
+        settings.REDIS_URL or "",
+    ]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def _say(config, message: str) -> None:
+    """Print past pytest's output capturing (session fixtures run captured)."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        print(f"\n{message}", file=sys.stderr, flush=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_session_per_database(request):
+    """Two test sessions on one database and Redis (two engineers running `make test` in one tree)
+    would drop each other's test database and flush each other's Redis. The second waits here."""
+    key = _session_key()
+    lock_path = Path(tempfile.gettempdir()) / f"omni-tests-{key}.lock"
+    with lock_path.open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _say(
+                request.config,
+                f"another test session uses the same database and Redis: waiting for it ({lock_path})",
+            )
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        pidfile = PidFile(lock_path.with_suffix(".pids"))
+        killed = pidfile.reap()
+        if killed:
+            _say(request.config, f"ended server processes left behind by an earlier test session: {killed}")
+        yield pidfile
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_flush(request, _one_session_per_database):
+    """Empty the tests' Redis database once, at session start (not between tests).
+
+    Only the database that REDIS_URL names is flushed (15 under `make test`); database 0, where
+    real data usually lives, is left alone unless OMNI_TEST_FLUSH_REDIS=1.
+    """
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        return
+    import redis
+
+    index = int((urlparse(settings.REDIS_URL).path or "/0").strip("/") or 0)
+    if index == 0 and os.environ.get("OMNI_TEST_FLUSH_REDIS") != "1":
+        _say(request.config, "REDIS_URL names Redis database 0: not flushing it (tests should use /15)")
+        return
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+# --------------------------------------------------------------------------- live servers
+@pytest.fixture(scope="session")
+def live_server_factory(django_db_setup, _one_session_per_database, redis_flush):
+    """Starts daphne processes on free ports against the test database and the tests' Redis."""
+    from django.conf import settings
+    from django.db import connection
+
+    settings_dict = connection.settings_dict
+    expected = _TEST_DATABASE_NAMES.get(connection.alias)
+    if settings_dict["NAME"] != expected:
+        raise RuntimeError(
+            f"the test database is not set up (NAME={settings_dict['NAME']!r}, expected {expected!r}): "
+            "refusing to point a server process at a non-test database"
+        )
+    env = dict(os.environ)
+    for name in ("SECRET_KEY", "FIELD_ENCRYPTION_KEY", "OMNI_SIGNING_SECRET", "DATABASE_URL", "REDIS_URL"):
+        env.pop(f"{name}_FILE", None)
+    env.update(
+        DJANGO_SETTINGS_MODULE="omni.settings",
+        PYTHONUNBUFFERED="1",
+        DATABASE_URL=database_url(settings_dict),
+        # The same secrets as this process: what a test encrypts or signs, the server can read.
+        SECRET_KEY=settings.SECRET_KEY,
+        FIELD_ENCRYPTION_KEY=settings.FIELD_ENCRYPTION_KEY,
+        OMNI_SIGNING_SECRET=settings.OMNI_SIGNING_SECRET,
+        OMNI_VAR_DIR=str(settings.VAR_DIR),
+    )
+    if settings.REDIS_URL:
+        env["REDIS_URL"] = settings.REDIS_URL
+    else:
+        env.pop("REDIS_URL", None)
+    factory = LiveServerFactory(env, pidfile=_one_session_per_database)
+    try:
+        yield factory
+    finally:
+        factory.stop_all()
+
+
+@pytest.fixture(scope="session")
+def live_server(live_server_factory):
+    """The session's first server process: ``.url``, ``.mcp_url``, ``.restart()`` (same port)."""
+    return live_server_factory.start(name="web-1")
+
+
+@pytest.fixture
+def committed(django_db_setup, django_db_blocker):
+    """Database access without a transaction: what the test writes is committed at once, so server
+    processes see it; nothing is rolled back. Create uniquely named rows (tests.live.unique_slug)."""
+    with django_db_blocker.unblock():
+        yield
+
+
+# --------------------------------------------------------------------------- browser
+@pytest.fixture
+def browser():
+    """Debian's Chromium driven by Playwright for Python (sync API), one per test."""
+    from playwright.sync_api import sync_playwright
+
+    if not os.path.exists(CHROMIUM_PATH):
+        pytest.fail(f"{CHROMIUM_PATH} is missing: `make test` installs Debian's chromium package")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+# --------------------------------------------------------------------------- CI: every test runs
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI=true a test that did not run (skip, xfail) is a failure: CI checks every test."""
+    outcome = yield
+    report = outcome.get_result()
+    if CI and report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"did not run, and CI=true requires every test to run: {reason}"
+
+
+def pytest_report_header(config):
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    where = (
+        f"{db['ENGINE'].rsplit('.', 1)[-1]} {db.get('HOST') or ''}:{db.get('PORT') or ''}/{db.get('NAME')}"
+    )
+    return [
+        f"omni: database {where} (tests use test_<name>), redis {settings.REDIS_URL or '(none)'}, CI={CI}"
+    ]

@@ -1,0 +1,330 @@
+"""Helpers for tests that talk to a real server process over HTTP.
+
+The fixtures in ``tests/conftest.py`` use these; tests normally need only the fixtures:
+
+``live_server``
+    A session-wide daphne process serving ``omni.asgi:application`` on a free port of 127.0.0.1,
+    against the *test* database that pytest-django created and the tests' Redis. It has ``.url``
+    (``http://127.0.0.1:PORT``), ``.mcp_url`` (``…/mcp``), ``.sse_url`` (``…/sse``), ``.port``,
+    ``.restart()`` (same port), ``.kill()`` and ``.logs()``.
+``live_server_factory``
+    Starts more such processes: ``live_server_factory.start()`` returns a new one (two web processes
+    on one database and one Redis, as in production). All of them stop at the end of the session.
+``committed``
+    Database access *without* a wrapping transaction: rows a test creates are committed at once
+    (autocommit), so the server processes see them. Nothing is rolled back afterwards.
+
+Rules for live tests, because their rows stay in the shared test database for the whole session:
+
+* Create your own, uniquely named data: ``Organization(slug=unique_slug("acme"))``, user names
+  and key names with a uuid suffix. Never rely on a table being empty or on counting all rows.
+* Use ``committed`` (not ``db``): inside ``db``'s transaction the server cannot see your rows.
+* Never use ``transactional_db`` (nor ``django_db(transaction=True)``): its flush at the end of the
+  test empties every table and wipes the rows other live tests and session fixtures committed.
+  The conftest refuses these combinations with an explanation.
+* A server process only sees what is committed, and the test process does not see the server's
+  in-memory state: assert through HTTP (or the database), not through Python objects.
+* Redis DB 15 (``REDIS_URL=redis://127.0.0.1:6379/15`` under ``make test``) is flushed once at
+  session start, not between tests: use ids from your own organization, not global key counts.
+
+Each process logs stdout and stderr to one temporary file (``.log_path``); when a process does not
+become healthy within 30 s the error shows that log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+HEALTH_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+ASGI_APP = "omni.asgi:application"
+
+# Debian's Chromium for Playwright for Python (browsers cannot be downloaded here).
+CHROMIUM_PATH = os.environ.get("OMNI_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+class LiveServerError(RuntimeError):
+    """A server process did not start or did not become healthy."""
+
+
+def unique_slug(prefix: str = "org") -> str:
+    """A slug no other test (or earlier session) uses: ``acme-3f9c2a1b7d``."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def http_get(url: str, *, timeout: float = 5.0, headers: dict[str, str] | None = None):
+    """GET ``url``; returns ``(status, headers, body bytes)`` also for 4xx/5xx answers."""
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (our own URL)
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+def database_url(settings_dict: dict) -> str:
+    """The ``DATABASE_URL`` that makes a new process use the database of ``settings_dict``.
+
+    Used with ``django.db.connection.settings_dict`` after pytest-django created the test database,
+    so ``NAME`` is the test database (``test_test``), not the one ``DATABASE_URL`` named.
+    """
+    engine = settings_dict["ENGINE"]
+    name = settings_dict["NAME"]
+    if engine.endswith("sqlite3"):
+        if not name or str(name) == ":memory:" or "mode=memory" in str(name):
+            raise LiveServerError("an in-memory SQLite test database cannot be shared with a server process")
+        return f"sqlite:///{Path(name).resolve()}"
+    if not engine.endswith(("postgresql", "postgis")):
+        raise LiveServerError(f"live servers support PostgreSQL and SQLite, not {engine}")
+    user = quote(settings_dict.get("USER") or "", safe="")
+    password = quote(settings_dict.get("PASSWORD") or "", safe="")
+    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = settings_dict.get("HOST") or ""
+    host = quote(host, safe="") if host.startswith("/") else host  # a Unix socket directory
+    port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
+    options = {
+        key: value
+        for key, value in (settings_dict.get("OPTIONS") or {}).items()
+        if isinstance(value, str | int) and not isinstance(value, bool)
+    }
+    query = f"?{urlencode(options)}" if options else ""
+    return f"postgres://{credentials}{host}{port}/{quote(name, safe='')}{query}"
+
+
+class PidFile:
+    """The pids of the server processes of one test session, so the next session can end orphans.
+
+    A test run that dies (SIGKILL, a crashed CI job) cannot stop its servers; they would keep
+    connections to the test database open and its DROP would fail. The next session (which holds the
+    same session lock, so the old one is gone) ends whatever is still listed here.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def _read(self) -> set[int]:
+        try:
+            return {int(line) for line in self.path.read_text().split() if line.strip().isdigit()}
+        except OSError:
+            return set()
+
+    def _write(self, pids: set[int]) -> None:
+        self.path.write_text("".join(f"{pid}\n" for pid in sorted(pids)))
+
+    def add(self, pid: int) -> None:
+        self._write(self._read() | {pid})
+
+    def remove(self, pid: int) -> None:
+        self._write(self._read() - {pid})
+
+    def reap(self) -> list[int]:
+        """Kill listed pids that are still one of our servers; returns the ones it killed."""
+        killed = []
+        for pid in self._read():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if ASGI_APP.encode() in cmdline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+                killed.append(pid)
+        self._write(set())
+        return killed
+
+
+class ServerProcess:
+    """One ``daphne -b 127.0.0.1 -p PORT omni.asgi:application`` process, started by ``start()``."""
+
+    def __init__(self, name: str, port: int, env: dict[str, str], pidfile: PidFile | None = None):
+        self.name = name
+        self.port = port
+        self.env = env
+        self.pidfile = pidfile
+        self.process: subprocess.Popen | None = None
+        fd, path = tempfile.mkstemp(prefix=f"omni-{name}-", suffix=".log")
+        os.close(fd)
+        self.log_path = Path(path)
+        self.starts = 0
+
+    # ------------------------------------------------------------------ addresses
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def mcp_url(self) -> str:
+        return f"{self.url}/mcp"
+
+    @property
+    def sse_url(self) -> str:
+        return f"{self.url}/sse"
+
+    def __repr__(self) -> str:
+        state = f"pid {self.process.pid}" if self.running else "stopped"
+        return f"<ServerProcess {self.name} {self.url} {state}>"
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def command(self) -> list[str]:
+        daphne = Path(sys.executable).with_name("daphne")
+        prefix = [str(daphne)] if daphne.exists() else [sys.executable, "-m", "daphne"]
+        return [*prefix, "-b", "127.0.0.1", "-p", str(self.port), ASGI_APP]
+
+    def start(self, timeout: float = HEALTH_TIMEOUT) -> ServerProcess:
+        if self.running:
+            raise LiveServerError(f"{self!r} is already running")
+        self.starts += 1
+        with self.log_path.open("ab") as log:
+            log.write(f"\n===== start #{self.starts}: {' '.join(self.command())}\n".encode())
+            log.flush()
+            self.process = subprocess.Popen(  # noqa: S603 (our own command line)
+                self.command(),
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stop() ends children too
+            )
+        if self.pidfile:
+            self.pidfile.add(self.process.pid)
+        try:
+            self.wait_healthy(timeout)
+        except LiveServerError:
+            self.stop()
+            raise
+        return self
+
+    def wait_healthy(self, timeout: float = HEALTH_TIMEOUT) -> None:
+        """Wait until ``GET /healthz`` answers 200; fail early when the process exits."""
+        deadline = time.monotonic() + timeout
+        last_error = "no answer yet"
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                code = None if self.process is None else self.process.returncode
+                raise LiveServerError(
+                    f"{self.name} exited with code {code} before /healthz answered.\n{self._log_excerpt()}"
+                )
+            try:
+                status, _, body = http_get(f"{self.url}/healthz", timeout=2.0)
+                if status == 200:
+                    return
+                last_error = f"HTTP {status}: {body[:200]!r}"
+            except OSError as exc:
+                last_error = str(exc)
+            time.sleep(0.1)
+        raise LiveServerError(
+            f"{self.name} did not answer GET /healthz with 200 within {timeout:.0f}s "
+            f"(last: {last_error}).\n{self._log_excerpt()}"
+        )
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """SIGTERM (daphne shuts down cleanly), then SIGKILL after ``timeout`` seconds."""
+        self._signal_and_wait(signal.SIGTERM, timeout)
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies like in a crash, without closing anything."""
+        self._signal_and_wait(signal.SIGKILL, STOP_TIMEOUT)
+
+    def restart(self, *, hard: bool = False, timeout: float = HEALTH_TIMEOUT) -> ServerProcess:
+        """Stop (or with ``hard=True`` kill) the process and start a new one on the same port."""
+        if hard:
+            self.kill()
+        else:
+            self.stop()
+        return self.start(timeout)
+
+    def _signal_and_wait(self, sig: signal.Signals, timeout: float) -> None:
+        process = self.process
+        if process is None:
+            return
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout)
+        if self.pidfile:
+            self.pidfile.remove(process.pid)
+
+    # ------------------------------------------------------------------ output
+    def logs(self) -> str:
+        """Everything the process wrote to stdout and stderr (all starts)."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def _log_excerpt(self, limit: int = 8000) -> str:
+        text = self.logs()
+        if len(text) > limit:
+            text = "…" + text[-limit:]
+        return (
+            f"----- {self.name} output ({self.log_path}) -----\n{text}\n----- end of {self.name} output -----"
+        )
+
+    def get_json(self, path: str, **kwargs):
+        """GET ``path`` on this server; returns ``(status, parsed JSON)``."""
+        status, _, body = http_get(f"{self.url}{path}", **kwargs)
+        return status, json.loads(body)
+
+
+class LiveServerFactory:
+    """Starts server processes that share one environment (test database, Redis, secrets)."""
+
+    def __init__(self, env: dict[str, str], pidfile: PidFile | None = None):
+        self.env = env
+        self.pidfile = pidfile
+        self.servers: list[ServerProcess] = []
+
+    def start(self, *, name: str | None = None, env: dict[str, str] | None = None) -> ServerProcess:
+        """Start one more process on a new free port; ``env`` adds or overrides variables."""
+        name = name or f"web-{len(self.servers) + 1}"
+        port = free_port()
+        env = {**self.env, "OMNI_PUBLIC_URL": f"http://127.0.0.1:{port}", **(env or {})}
+        server = ServerProcess(name, port, env, self.pidfile)
+        self.servers.append(server)
+        server.start()
+        return server
+
+    def stop_all(self) -> None:
+        for server in self.servers:
+            server.stop()
+        self.servers.clear()
