@@ -35,6 +35,19 @@ class ToolRoute:
 
 
 @dataclass
+class PromptRoute:
+    target: downstream.Target
+    original_name: str
+    prompt: types.Prompt
+
+
+@dataclass
+class ResourceRoute:
+    target: downstream.Target
+    resource: types.Resource
+
+
+@dataclass
 class Catalogue:
     org_id: int
     tools: list[types.Tool] = field(default_factory=list)
@@ -42,12 +55,16 @@ class Catalogue:
     prompts: dict[str, Any] = field(default_factory=dict)
     resources: dict[str, Any] = field(default_factory=dict)
     templates: list[Any] = field(default_factory=list)
+    # Prompts and resources of the downstream servers (prompts namespaced like tools; the
+    # database's own prompts and resources win a name or URI clash).
+    prompt_routes: dict[str, PromptRoute] = field(default_factory=dict)
+    resource_routes: dict[str, ResourceRoute] = field(default_factory=dict)
     # Servers that could not be listed, with the reason (tools/list leaves them out).
     unavailable: dict[str, str] = field(default_factory=dict)
 
 
 _catalogues: dict[int, tuple[tuple[int, int], float, Catalogue]] = {}
-_tool_cache: dict[str, tuple[float, list[types.Tool]]] = {}
+_listing_cache: dict[str, tuple[float, downstream.Listing]] = {}
 # A catalogue with an unavailable server is rebuilt sooner, so a server that comes back shows up.
 RETRY_UNAVAILABLE_SECONDS = 10.0
 
@@ -60,19 +77,24 @@ def invalidate_catalogue(org_id: int | None, kinds: set[str] | frozenset[str] = 
     """Mark the catalogue of ``org_id`` (every organization when None) stale in all processes."""
     bump_versions(["catalogue:global"] if org_id is None else [f"catalogue:org:{org_id}"])
     if "tools" in kinds:
-        _tool_cache.clear()
+        _listing_cache.clear()
 
 
-async def _server_tools(target: downstream.Target) -> list[types.Tool]:
+async def _server_listing(target: downstream.Target) -> downstream.Listing:
     ttl = settings.MCP_DOWNSTREAM_TOOLS_TTL
-    cached = _tool_cache.get(target.key)
+    cached = _listing_cache.get(target.key)
     now = time.monotonic()
     if cached is not None and cached[0] > now:
         return cached[1]
-    tools = await downstream.list_tools(target)
+    listing = await downstream.describe(target)
     if ttl > 0:
-        _tool_cache[target.key] = (now + ttl, tools)
-    return tools
+        _listing_cache[target.key] = (now + ttl, listing)
+    return listing
+
+
+def forget_listing(target_key: str) -> None:
+    """Drop one server's cached listing (it said its lists changed)."""
+    _listing_cache.pop(target_key, None)
 
 
 def namespaced(server: str, tool: str) -> str:
@@ -83,11 +105,11 @@ async def _build(organization: Any) -> Catalogue:
     catalogue = Catalogue(org_id=organization.pk)
     servers = await registry.aeffective_servers(organization)
     targets = [downstream.Target.from_connection(conn) for conn in servers]
-    listed: dict[str, list[types.Tool]] = {}
+    listed: dict[str, downstream.Listing] = {}
 
     async def list_one(target: downstream.Target) -> None:
         try:
-            listed[target.name] = await _server_tools(target)
+            listed[target.name] = await _server_listing(target)
         except downstream.DownstreamError as exc:
             catalogue.unavailable[target.name] = str(exc)
             logger.warning("catalogue of org %s: %s", organization.slug, exc)
@@ -96,16 +118,27 @@ async def _build(organization: Any) -> Catalogue:
         for target in targets:
             tg.start_soon(list_one, target)
 
+    catalogue.prompts = {p.name: p for p in await registry.aeffective_prompts(organization)}
+    catalogue.resources = {r.uri: r for r in await registry.aeffective_resources(organization)}
+    catalogue.templates = list(await registry.aeffective_resource_templates(organization))
+
     for target in targets:
-        for tool in listed.get(target.name, []):
+        listing = listed.get(target.name)
+        if listing is None:
+            continue
+        for tool in listing.tools:
             name = namespaced(target.name, tool.name)
             exposed = tool.model_copy(update={"name": name})
             catalogue.tools.append(exposed)
             catalogue.routes[name] = ToolRoute(target=target, original_name=tool.name, tool=exposed)
-
-    catalogue.prompts = {p.name: p for p in await registry.aeffective_prompts(organization)}
-    catalogue.resources = {r.uri: r for r in await registry.aeffective_resources(organization)}
-    catalogue.templates = list(await registry.aeffective_resource_templates(organization))
+        for prompt in listing.prompts:
+            name = namespaced(target.name, prompt.name)
+            if name not in catalogue.prompts and name not in catalogue.prompt_routes:
+                exposed_prompt = prompt.model_copy(update={"name": name})
+                catalogue.prompt_routes[name] = PromptRoute(target, prompt.name, exposed_prompt)
+        for resource in listing.resources:
+            if resource.uri not in catalogue.resources and resource.uri not in catalogue.resource_routes:
+                catalogue.resource_routes[resource.uri] = ResourceRoute(target, resource)
     return catalogue
 
 
@@ -125,4 +158,4 @@ async def get_catalogue(organization: Any) -> Catalogue:
 
 def clear_process_caches() -> None:
     _catalogues.clear()
-    _tool_cache.clear()
+    _listing_cache.clear()

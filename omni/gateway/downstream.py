@@ -59,6 +59,7 @@ class Target:
     credential: str = ""
     timeout: float = 30.0
     allowlist: frozenset[str] = field(default_factory=frozenset)
+    org_id: int | None = None  # None: a global connection, every organization uses it
 
     @classmethod
     def from_connection(cls, conn: Any) -> Target:
@@ -74,6 +75,7 @@ class Target:
             credential=conn.credential or "",
             timeout=float(conn.timeout_seconds or settings.MCP_FORWARD_TIMEOUT),
             allowlist=frozenset(conn.tool_allowlist or ()),
+            org_id=conn.organization_id,
         )
 
 
@@ -102,11 +104,35 @@ def _headers(target: Target) -> dict[str, str]:
     return headers
 
 
+LIST_CHANGED = (
+    types.ToolListChangedNotification,
+    types.PromptListChangedNotification,
+    types.ResourceListChangedNotification,
+)
+
+
+def _change_handler(target: Target) -> Callable[[Any], Any]:
+    """The server says one of its lists changed: forget its listing and tell the affected
+    organizations' sessions (``notifications/*/list_changed``), as for a registry change."""
+
+    async def handle(message: Any) -> None:
+        if isinstance(message, LIST_CHANGED):
+            from omni.gateway.catalogue import forget_listing
+            from omni.gateway.notify import registry_changed
+
+            logger.info("server %s says %s", target.name, message.method)
+            forget_listing(target.key)
+            await asyncio.to_thread(registry_changed, target.org_id, {"tools", "prompts", "resources"})
+
+    return handle
+
+
 @contextlib.asynccontextmanager
 async def open_client(target: Target) -> AsyncIterator[Client]:
     """An entered SDK client for ``target``; the caller bounds it with a timeout."""
+    on_change = _change_handler(target)
     if target.transport == "inprocess":
-        async with Client(_inprocess_server(target.target), cache=None) as client:
+        async with Client(_inprocess_server(target.target), cache=None, message_handler=on_change) as client:
             yield client
         return
     if target.transport == "streamable_http":
@@ -114,7 +140,7 @@ async def open_client(target: Target) -> AsyncIterator[Client]:
         timeout = httpx2.Timeout(target.timeout, read=target.timeout)
         async with httpx2.AsyncClient(headers=_headers(target), timeout=timeout) as http:
             transport = streamable_http_client(target.url, http_client=http)
-            async with Client(transport, mode=mode, cache=None) as client:
+            async with Client(transport, mode=mode, cache=None, message_handler=on_change) as client:
                 _url_modes[target.url] = (
                     client.protocol_version
                     if client.protocol_version in MODERN_PROTOCOL_VERSIONS
@@ -124,14 +150,14 @@ async def open_client(target: Target) -> AsyncIterator[Client]:
         return
     if target.transport == "sse":
         transport = sse_client(target.url, headers=_headers(target), timeout=target.timeout)
-        async with Client(transport, mode="legacy", cache=None) as client:
+        async with Client(transport, mode="legacy", cache=None, message_handler=on_change) as client:
             yield client
         return
     if target.transport == "stdio":
         params = StdioServerParameters(
             command=target.command, args=list(target.args), env=dict(target.env) or None
         )
-        async with Client(params, mode="auto", cache=None) as client:
+        async with Client(params, mode="auto", cache=None, message_handler=on_change) as client:
             yield client
         return
     raise DownstreamError(target.name, f"unknown transport '{target.transport}'")
@@ -268,20 +294,58 @@ async def _guard(target: Target, what: str) -> AsyncIterator[None]:
         raise DownstreamError(target.name, f"{what} failed: {_describe(exc)}") from exc
 
 
+@dataclass
+class Listing:
+    """What one server offers: its tools (allowlist applied), prompts and resources."""
+
+    tools: list[types.Tool] = field(default_factory=list)
+    prompts: list[types.Prompt] = field(default_factory=list)
+    resources: list[types.Resource] = field(default_factory=list)
+
+
+async def _pages(fetch: Callable[[str | None], Any], attribute: str) -> list[Any]:
+    items: list[Any] = []
+    cursor: str | None = None
+    for _ in range(MAX_TOOL_PAGES):
+        page = await fetch(cursor)
+        items.extend(getattr(page, attribute))
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    return items
+
+
+async def describe(target: Target) -> Listing:
+    """Every tool, prompt and resource of the server (all pages, as far as it offers them)."""
+    listing = Listing()
+    async with _guard(target, "listing"), _pooled_client(target) as client:
+        capabilities = client.server_capabilities
+        if capabilities.tools is not None:
+            listing.tools = await _pages(lambda c: client.list_tools(cursor=c), "tools")
+        if capabilities.prompts is not None:
+            listing.prompts = await _pages(lambda c: client.list_prompts(cursor=c), "prompts")
+        if capabilities.resources is not None:
+            listing.resources = await _pages(lambda c: client.list_resources(cursor=c), "resources")
+    if target.allowlist:
+        listing.tools = [tool for tool in listing.tools if tool.name in target.allowlist]
+    return listing
+
+
 async def list_tools(target: Target) -> list[types.Tool]:
     """Every tool of the server (all pages), filtered by the connection's allowlist."""
-    tools: list[types.Tool] = []
-    async with _guard(target, "tools/list"), _pooled_client(target) as client:
-        cursor: str | None = None
-        for _ in range(MAX_TOOL_PAGES):
-            page = await client.list_tools(cursor=cursor)
-            tools.extend(page.tools)
-            cursor = page.next_cursor
-            if not cursor:
-                break
-    if target.allowlist:
-        tools = [tool for tool in tools if tool.name in target.allowlist]
-    return tools
+    return (await describe(target)).tools
+
+
+async def get_prompt(
+    target: Target, name: str, arguments: dict[str, str], org_slug: str
+) -> types.GetPromptResult:
+    async with _guard(target, f"prompts/get {name}"), _pooled_client(target) as client:
+        return await client.get_prompt(name, arguments, meta={ORG_META_KEY: org_slug})
+
+
+async def read_resource(target: Target, uri: str, org_slug: str) -> types.ReadResourceResult:
+    async with _guard(target, "resources/read"), _pooled_client(target) as client:
+        return await client.read_resource(uri, meta={ORG_META_KEY: org_slug})
 
 
 async def call_tool(

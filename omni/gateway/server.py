@@ -143,10 +143,14 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
             route.target, route.original_name, arguments, org_ctx.org_slug, progress=progress
         )
     except downstream.DownstreamError as exc:
-        code = DOWNSTREAM_TIMEOUT if "timed out" in str(exc) else DOWNSTREAM_FAILED
-        if exc.code is not None:
-            code = exc.code
-        raise MCPError(code=code, message=str(exc), data={"server": exc.server}) from None
+        raise _downstream_error(exc) from None
+
+
+def _downstream_error(exc: downstream.DownstreamError) -> MCPError:
+    code = DOWNSTREAM_TIMEOUT if "timed out" in str(exc) else DOWNSTREAM_FAILED
+    if exc.code is not None:
+        code = exc.code
+    return MCPError(code=code, message=str(exc), data={"server": exc.server})
 
 
 # --------------------------------------------------------------------------- prompts
@@ -171,6 +175,7 @@ async def list_prompts(ctx: ServerRequestContext[Any, Any], params: types.Pagina
     _require_scope(org_ctx, "prompts:read")
     catalogue = await get_catalogue(org_ctx.organization)
     prompts = [_prompt_type(p) for p in catalogue.prompts.values()]
+    prompts += [route.prompt for route in catalogue.prompt_routes.values()]
     page, next_cursor = _page(prompts, params, 0)
     return types.ListPromptsResult(prompts=page, next_cursor=next_cursor)
 
@@ -180,6 +185,14 @@ async def get_prompt(ctx: ServerRequestContext[Any, Any], params: types.GetPromp
     _require_scope(org_ctx, "prompts:read")
     catalogue = await get_catalogue(org_ctx.organization)
     prompt = catalogue.prompts.get(params.name)
+    route = catalogue.prompt_routes.get(params.name)
+    if prompt is None and route is not None:
+        try:
+            return await downstream.get_prompt(
+                route.target, route.original_name, dict(params.arguments or {}), org_ctx.org_slug
+            )
+        except downstream.DownstreamError as exc:
+            raise _downstream_error(exc) from None
     if prompt is None:
         raise MCPError(
             code=INVALID_PARAMS, message=f"Unknown prompt: {params.name}", data={"prompt": params.name}
@@ -215,6 +228,7 @@ async def list_resources(ctx: ServerRequestContext[Any, Any], params: types.Pagi
     _require_scope(org_ctx, "resources:read")
     catalogue = await get_catalogue(org_ctx.organization)
     resources = [_resource_type(r) for r in catalogue.resources.values()]
+    resources += [route.resource for route in catalogue.resource_routes.values()]
     page, next_cursor = _page(resources, params, 0)
     return types.ListResourcesResult(resources=page, next_cursor=next_cursor)
 
@@ -268,7 +282,14 @@ async def read_resource(ctx: ServerRequestContext[Any, Any], params: types.ReadR
     org_ctx = _org_context(ctx)
     _require_scope(org_ctx, "resources:read")
     catalogue = await get_catalogue(org_ctx.organization)
-    result = _read(catalogue, str(params.uri))
+    uri = str(params.uri)
+    result = _read(catalogue, uri)
+    route = catalogue.resource_routes.get(uri)
+    if result is None and route is not None:
+        try:
+            return await downstream.read_resource(route.target, uri, org_ctx.org_slug)
+        except downstream.DownstreamError as exc:
+            raise _downstream_error(exc) from None
     if result is None:
         raise MCPError(
             code=INVALID_PARAMS, message=f"Resource not found: {params.uri}", data={"uri": params.uri}

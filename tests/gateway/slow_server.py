@@ -1,7 +1,7 @@
 """A tiny stdio MCP server for tests: one tool answers, one never does."""
 
 import anyio
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 
 server = MCPServer("slow", instructions="test server")
 
@@ -17,6 +17,30 @@ async def hang(seconds: float = 3600) -> str:
     """Sleep far longer than any timeout."""
     await anyio.sleep(seconds)
     return "woke up"
+
+
+@server.tool()
+async def grow(name: str, ctx: Context) -> str:
+    """Add a tool called ``name`` and tell the client the tool list changed."""
+
+    def extra() -> str:
+        return f"{name} works"
+
+    server.add_tool(extra, name=name, description=f"added at run time: {name}")
+    await ctx.session.send_tool_list_changed()
+    return f"added {name}"
+
+
+@server.prompt()
+def haiku(topic: str) -> str:
+    """A downstream prompt."""
+    return f"Write a haiku about {topic}."
+
+
+@server.resource("slow://status", mime_type="text/plain")
+def status() -> str:
+    """A downstream resource."""
+    return "slow server is up"
 
 
 if __name__ == "__main__":

@@ -112,3 +112,44 @@ async def test_unreachable_server_is_left_out_of_the_list(live_server, tenant):
         assert time.monotonic() - started < 10
         assert not any(n.startswith("ghost__") for n in names)
         assert "utilities__calculate" in names
+
+
+async def test_downstream_prompts_resources_and_list_changed(live_server, tenant):
+    """A server's own prompts and resources are offered too; when it says its tool list changed,
+    the gateway forgets the listing and tells the organization's open sessions."""
+    from tests.gateway import rawmcp
+    from tests.gateway.test_sessions_shared import StreamReader
+
+    process, port = _serve("sse")
+    try:
+        await sync_to_async(ServerConnection.objects.create)(
+            organization=tenant.org,
+            name="remote",
+            transport="sse",
+            url=f"http://127.0.0.1:{port}/sse",
+            timeout_seconds=5,
+        )
+        session, _ = await sync_to_async(rawmcp.initialize)(live_server.mcp_url, tenant.key, "2025-11-25")
+        reader = await sync_to_async(StreamReader)(live_server.mcp_url, tenant.key, session)
+        try:
+            async with connect(live_server.mcp_url, tenant.key) as client:
+                prompts = {p.name for p in (await client.list_prompts()).prompts}
+                assert {"remote__haiku", "greet"} <= prompts
+                haiku = await client.get_prompt("remote__haiku", {"topic": "gateways"})
+                assert haiku.messages[0].content.text == "Write a haiku about gateways."
+                resources = {r.uri for r in (await client.list_resources()).resources}
+                assert {"slow://status", "memo://down/readme"} <= resources
+                status = await client.read_resource("slow://status")
+                assert status.contents[0].text == "slow server is up"
+
+                assert "remote__sprout" not in {t.name for t in (await client.list_tools()).tools}
+                grown = await client.call_tool("remote__grow", {"name": "sprout"})
+                assert grown.content[0].text == "added sprout"
+                await sync_to_async(reader.wait_for)("notifications/tools/list_changed")
+                assert "remote__sprout" in {t.name for t in (await client.list_tools()).tools}
+                sprout = await client.call_tool("remote__sprout", {})
+                assert sprout.content[0].text == "sprout works"
+        finally:
+            reader.close()
+    finally:
+        process.kill()

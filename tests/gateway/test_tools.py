@@ -16,12 +16,18 @@ CSV = "city,temp,rain,sunny\nOslo,3,10,false\nRome,18,2,true\nLima,20,0,true\nOs
 
 def _data(result) -> str:
     assert not result.is_error, result.content
-    return json.dumps(result.structured_content) if result.structured_content is not None else result.content[0].text
+    return (
+        json.dumps(result.structured_content)
+        if result.structured_content is not None
+        else result.content[0].text
+    )
 
 
 async def test_every_tool_valid_call(live_server, acme):
     async with connect(live_server.mcp_url, acme.key) as c:
-        note = await c.call_tool("knowledge__create_note", {"title": "Gateway", "body": "routes calls", "tags": ["a"]})
+        note = await c.call_tool(
+            "knowledge__create_note", {"title": "Gateway", "body": "routes calls", "tags": ["a"]}
+        )
         note_id = note.structured_content["id"]
         assert '"Gateway"' in _data(await c.call_tool("knowledge__get_note", {"id": note_id}))
         updated = await c.call_tool("knowledge__update_note", {"id": note_id, "body": "routes tool calls"})
@@ -44,9 +50,13 @@ async def test_every_tool_valid_call(live_server, acme):
         assert "2026-02-02" in _data(later)
         stats = await c.call_tool("utilities__text_stats", {"text": "One two. Three four five."})
         assert '"words": 5' in _data(stats)
-        emails = await c.call_tool("utilities__regex_extract", {"pattern": r"\w+@\w+\.com", "text": "a@b.com c@d.com"})
+        emails = await c.call_tool(
+            "utilities__regex_extract", {"pattern": r"\w+@\w+\.com", "text": "a@b.com c@d.com"}
+        )
         assert "a@b.com" in _data(emails) and "c@d.com" in _data(emails)
-        queried = await c.call_tool("utilities__json_tool", {"json_text": '{"a": {"b": [1, 42]}}', "path": "a.b[1]"})
+        queried = await c.call_tool(
+            "utilities__json_tool", {"json_text": '{"a": {"b": [1, 42]}}', "path": "a.b[1]"}
+        )
         assert "42" in _data(queried)
         digest = await c.call_tool("utilities__hash_text", {"text": "abc", "algorithm": "md5"})
         assert "900150983cd24fb0d6963f7d28e17f72" in _data(digest)
@@ -59,7 +69,8 @@ async def test_every_tool_valid_call(live_server, acme):
         described = await c.call_tool("analytics__describe_dataset", {"name": "weather"})
         assert '"temp"' in _data(described) and "11.5" in _data(described)  # mean of 3, 18, 20, 5
         rows = await c.call_tool(
-            "analytics__filter_rows", {"name": "weather", "conditions": [{"column": "temp", "op": "gt", "value": 10}]}
+            "analytics__filter_rows",
+            {"name": "weather", "conditions": [{"column": "temp", "op": "gt", "value": 10}]},
         )
         assert "Rome" in _data(rows) and "Oslo" not in _data(rows)
         grouped = await c.call_tool(
@@ -113,7 +124,9 @@ async def test_every_tool_invalid_call_is_refused_before_forwarding(live_server,
         for name, arguments in INVALID.items():
             result = await c.call_tool(name, arguments)
             assert result.is_error, name
-            assert result.content[0].text.startswith(f"Invalid arguments for tool {name}"), result.content[0].text
+            assert result.content[0].text.startswith(f"Invalid arguments for tool {name}"), result.content[
+                0
+            ].text
 
 
 async def test_tool_level_errors_come_back_unchanged(live_server, acme):
