@@ -240,6 +240,11 @@ MCP_PAGE_SIZE = env_int("MCP_PAGE_SIZE", 50, minimum=1)
 MCP_EVENT_HISTORY = env_int("MCP_EVENT_HISTORY", 1000, minimum=10)
 # How long a downstream server's tool list stays cached before it is asked again.
 MCP_DOWNSTREAM_TOOLS_TTL = env_int("MCP_DOWNSTREAM_TOOLS_TTL", 300, minimum=0)
+# May an organization register its own stdio server (a command run on the gateway's machines)?
+# Global stdio servers, registered by operators, are always allowed.
+MCP_ALLOW_ORG_STDIO = env_bool("MCP_ALLOW_ORG_STDIO", False)
+# The largest prompt/resource content an admin may store.
+REGISTRY_RESOURCE_MAX_BYTES = env_int("REGISTRY_RESOURCE_MAX_BYTES", 1024 * 1024, minimum=1)
 # Where the built-in MCP servers are reached in-process (ServerConnection.transport="inprocess").
 MCP_INPROCESS_SERVERS = {
     "knowledge": "mcp_servers.knowledge.server:build_server",

@@ -21,6 +21,7 @@ from django.conf import settings
 from omni.gateway import downstream
 from omni.gateway.state import bump_versions, read_versions
 from omni.registry import services as registry
+from omni.registry.models import CredentialUnreadable
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,13 @@ def namespaced(server: str, tool: str) -> str:
 async def _build(organization: Any) -> Catalogue:
     catalogue = Catalogue(org_id=organization.pk)
     servers = await registry.aeffective_servers(organization)
-    targets = [downstream.Target.from_connection(conn) for conn in servers]
+    targets = []
+    for conn in servers:
+        try:
+            targets.append(downstream.Target.from_connection(conn))
+        except CredentialUnreadable as exc:
+            catalogue.unavailable[conn.name] = str(exc)
+            logger.error("catalogue of org %s: %s", organization.slug, exc)
     listed: dict[str, downstream.Listing] = {}
 
     async def list_one(target: downstream.Target) -> None:

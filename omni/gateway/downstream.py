@@ -72,7 +72,7 @@ class Target:
             command=conn.command or "",
             args=tuple(conn.args or ()),
             env=tuple(sorted((conn.env or {}).items())),
-            credential=conn.credential or "",
+            credential=conn.bearer_token(),
             timeout=float(conn.timeout_seconds or settings.MCP_FORWARD_TIMEOUT),
             allowlist=frozenset(conn.tool_allowlist or ()),
             org_id=conn.organization_id,

@@ -1,19 +1,37 @@
-"""Version counters shared by every process (Redis), or kept in memory for the embedded default.
+"""Version counters shared by every process: in Redis, or — for the embedded default without
+Redis — in small files under ``var/state/`` (so a ``manage.py`` command that changes the registry
+still invalidates the running web process's caches).
 
 A counter moves when something a cache was built from changes; a process compares the counters it
-built its cache at with the current ones on each request (one MGET round trip).
+built its cache at with the current ones on each request (one MGET round trip, or two file reads).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
+from pathlib import Path
 
 from django.conf import settings
 
 PREFIX = "omni:ver:"
-_memory: dict[str, int] = {}
 _lock = threading.Lock()
+
+
+def _state_file(key: str) -> Path:
+    directory = Path(settings.VAR_DIR) / "state"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory / key.replace(":", "_")
+
+
+def _read_file(key: str) -> int:
+    try:
+        return int(_state_file(key).read_text() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
 _async_clients: dict[int, object] = {}
 _sync_client = None
 
@@ -43,8 +61,7 @@ async def read_versions(keys: list[str]) -> list[int]:
     if settings.REDIS_URL:
         values = await _redis_async().mget([PREFIX + key for key in keys])
         return [int(v) if v is not None else 0 for v in values]
-    with _lock:
-        return [_memory.get(key, 0) for key in keys]
+    return [_read_file(key) for key in keys]
 
 
 def bump_versions(keys: list[str]) -> None:
@@ -56,4 +73,7 @@ def bump_versions(keys: list[str]) -> None:
         return
     with _lock:
         for key in keys:
-            _memory[key] = _memory.get(key, 0) + 1
+            path = _state_file(key)
+            temporary = path.with_suffix(f".{os.getpid()}.tmp")
+            temporary.write_text(str(_read_file(key) + 1))
+            temporary.replace(path)  # atomic: a reader never sees a half-written number
