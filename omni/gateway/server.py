@@ -24,6 +24,7 @@ from mcp_types import INVALID_PARAMS
 
 from omni.gateway import downstream
 from omni.gateway.catalogue import Catalogue, get_catalogue
+from omni.gateway.listen import subscriptions_listen
 from omni.registry import services as registry
 from omni.tenants.context import OrgContext
 
@@ -313,6 +314,7 @@ def build_gateway_server() -> Server:
         on_list_resources=list_resources,
         on_list_resource_templates=list_resource_templates,
         on_read_resource=read_resource,
+        on_subscriptions_listen=subscriptions_listen,
     )
 
 

@@ -134,6 +134,10 @@ class SessionBackend:
     def count_sessions(self, org_id: int) -> int:
         raise NotImplementedError
 
+    def append_sync(self, session_id: str, stream_id: str, data: str) -> str:
+        """``append`` from any thread (sync code)."""
+        raise NotImplementedError
+
 
 # --------------------------------------------------------------------------- Redis
 class RedisSessionBackend(SessionBackend):
@@ -273,6 +277,14 @@ class RedisSessionBackend(SessionBackend):
         client = self._sync_client()
         return sum(1 for sid in client.smembers(self._org_key(org_id)) if client.exists(self._key(sid)))
 
+    def append_sync(self, session_id: str, stream_id: str, data: str) -> str:
+        key = self._stream_key(session_id, stream_id)
+        pipe = self._sync_client().pipeline(transaction=False)
+        pipe.xadd(key, {"d": data}, maxlen=self.history, approximate=True)
+        pipe.expire(key, self.idle_seconds)
+        position, _ = pipe.execute()
+        return make_event_id(stream_id, position)
+
 
 # --------------------------------------------------------------------------- memory
 class _MemoryStream:
@@ -385,6 +397,10 @@ class MemorySessionBackend(SessionBackend):
                 delivered += 1
         return delivered
 
+    def append_sync(self, session_id: str, stream_id: str, data: str) -> str:
+        with self._lock:
+            return self._append_locked(session_id, stream_id, data)
+
     def count_sessions(self, org_id: int) -> int:
         with self._lock:
             return sum(
@@ -425,11 +441,22 @@ LIST_CHANGED_METHODS = {
 }
 
 
+CHANGES_STREAM = "changes"
+
+
+def change_feed(org_id: int | None) -> str:
+    """The pseudo-session whose ``changes`` stream carries an organization's (or the global)
+    change kinds, read by 2026-07-28 ``subscriptions/listen`` streams."""
+    return f"feed-org-{org_id}" if org_id is not None else "feed-global"
+
+
 def publish_list_changed(org_id: int | None, kinds: set[str] | frozenset[str]) -> int:
-    """Send ``notifications/<kind>/list_changed`` to every open session of the organization."""
+    """Send ``notifications/<kind>/list_changed`` to every open session of the organization
+    (handshake revisions) and to its ``subscriptions/listen`` streams (2026-07-28)."""
     backend = get_backend()
     delivered = 0
     for kind in sorted(kinds):
         message = {"jsonrpc": "2.0", "method": LIST_CHANGED_METHODS[kind]}
         delivered += backend.publish(org_id, json.dumps(message))
+        backend.append_sync(change_feed(org_id), CHANGES_STREAM, kind)
     return delivered

@@ -38,3 +38,14 @@ async def connect_sse(url: str, key: str, **kwargs) -> AsyncIterator[Client]:
     transport = sse_client(url, headers={"Authorization": f"Bearer {key}"})
     async with Client(transport, mode="legacy", **kwargs) as client:
         yield client
+
+
+@pytest.fixture(autouse=True)
+async def _close_orm_thread_connections():
+    """Close the connection the async ORM (sync_to_async) opened in asgiref's worker thread, so
+    PostgreSQL can drop the test database at the end."""
+    yield
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    await sync_to_async(connections.close_all)()

@@ -6,6 +6,7 @@ import json
 import threading
 import time
 
+import anyio
 import httpx2
 import pytest
 from django.conf import settings
@@ -195,3 +196,30 @@ def test_last_event_id_resumes_a_broken_stream(two_processes, acme, committed):
         assert all(e[0] and e[0] != event_id for e in replayed)
     finally:
         resumed.close()
+
+
+async def test_modern_listen_stream_hears_changes_from_another_process(two_processes, acme, globex):
+    """2026-07-28 clients have no session: they hear changes on a subscriptions/listen stream."""
+    from asgiref.sync import sync_to_async
+
+    from tests.gateway.conftest import connect
+
+    a, b = two_processes
+    async with connect(b.mcp_url, acme.key) as client, connect(b.mcp_url, globex.key) as other:
+        assert client.protocol_version == "2026-07-28"
+        assert client.server_capabilities.prompts.list_changed is True
+        async with (
+            client.listen(prompts_list_changed=True, tools_list_changed=True) as subscription,
+            other.listen(prompts_list_changed=True) as other_subscription,
+        ):
+            assert subscription.honored.prompts_list_changed is True
+            await sync_to_async(Prompt.objects.create)(
+                organization=acme.org, name="heard", messages=[{"role": "user", "content": "x"}]
+            )
+            with anyio.fail_after(15):
+                event = await subscription.__anext__()
+            assert type(event).__name__ == "PromptsListChanged"
+            assert "heard" in {p.name for p in (await client.list_prompts()).prompts}
+            with anyio.move_on_after(1) as quiet:
+                await other_subscription.__anext__()
+            assert quiet.cancelled_caught, "globex must not hear about acme's change"
