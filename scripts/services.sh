@@ -72,11 +72,11 @@ ensure_postgres() {
     && id postgres >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
     # A fresh Debian install: TCP needs a password and the postgres role has none. Give it one
     # (only then: a role without a password cannot log in over TCP, so nothing that worked breaks).
-    if [ "$(runuser -u postgres -- psql -p "$PG_PORT" -d postgres -tAq \
+    if [ "$(cd / && runuser -u postgres -- psql -p "$PG_PORT" -d postgres -tAq \
       -c "select rolpassword is null from pg_authid where rolname = 'postgres'" 2>/dev/null)" = "t" ]; then
       log "PostgreSQL: setting the password of role postgres for TCP logins from 127.0.0.1"
-      runuser -u postgres -- psql -p "$PG_PORT" -d postgres -q \
-        -c "alter role postgres password '$PG_FALLBACK_PASSWORD'" >/dev/null
+      (cd / && runuser -u postgres -- psql -p "$PG_PORT" -d postgres -q \
+        -c "alter role postgres password '$PG_FALLBACK_PASSWORD'" >/dev/null)
     fi
   fi
   if [ -z "$user" ] && [ "$(pg_can_login postgres "$PG_FALLBACK_PASSWORD")" = "t" ]; then
