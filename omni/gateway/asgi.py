@@ -18,9 +18,9 @@ from django.db import close_old_connections
 from django.http.request import split_domain_port, validate_host
 
 from omni.gateway import sse, streamable
+from omni.gateway.auth import authenticate
 from omni.gateway.http import header, json_error
 from omni.gateway.server import current_context
-from omni.tenants.services import aauthenticate_api_key
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ async def gateway_app(scope: dict, receive: Any, send: Any, kind: str) -> None:
             headers={"www-authenticate": 'Bearer realm="omni-mcp"'},
         )
         return
-    ctx = await aauthenticate_api_key(raw_key)
+    ctx = await authenticate(raw_key)
     if ctx is None:
         await json_error(
             send,

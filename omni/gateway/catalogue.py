@@ -163,6 +163,12 @@ async def get_catalogue(organization: Any) -> Catalogue:
     return catalogue
 
 
+def cached_catalogue(org_id: int) -> Catalogue | None:
+    """This process's last catalogue of the organization, without checking that it is current."""
+    cached = _catalogues.get(org_id)
+    return cached[2] if cached is not None else None
+
+
 def clear_process_caches() -> None:
     _catalogues.clear()
     _listing_cache.clear()

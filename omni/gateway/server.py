@@ -23,7 +23,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
 from omni.gateway import downstream
-from omni.gateway.catalogue import Catalogue, get_catalogue
+from omni.gateway.catalogue import Catalogue, cached_catalogue, get_catalogue
 from omni.gateway.listen import subscriptions_listen
 from omni.registry import services as registry
 from omni.tenants.context import OrgContext
@@ -298,6 +298,21 @@ async def read_resource(ctx: ServerRequestContext[Any, Any], params: types.ReadR
     return result
 
 
+def cached_tool_schema(name: str) -> dict[str, Any] | None:
+    """The inputSchema of ``name`` in the current organization's already-built catalogue.
+
+    The SDK asks this (synchronously) to check ``Mcp-Param-*`` headers on 2026-07-28 calls; without
+    it, it would list every tool once per call. None (no catalogue yet, unknown tool) skips only
+    that header check: ``call_tool`` still validates the arguments against the schema.
+    """
+    org_ctx = current_context.get()
+    if org_ctx is None:
+        return None
+    catalogue = cached_catalogue(org_ctx.org_id)
+    route = catalogue.routes.get(name) if catalogue is not None else None
+    return route.tool.input_schema if route is not None else None
+
+
 def build_gateway_server() -> Server:
     return Server(
         "omni-gateway",
@@ -307,6 +322,7 @@ def build_gateway_server() -> Server:
             "Tools of this organization's MCP servers, namespaced '<server>__<tool>', "
             "plus the organization's prompts and resources."
         ),
+        get_tool_input_schema=cached_tool_schema,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
         on_list_prompts=list_prompts,

@@ -19,9 +19,14 @@ PREFIX = "omni:ver:"
 _lock = threading.Lock()
 
 
+_made_dirs: set[Path] = set()
+
+
 def _state_file(key: str) -> Path:
     directory = Path(settings.VAR_DIR) / "state"
-    directory.mkdir(parents=True, exist_ok=True)
+    if directory not in _made_dirs:
+        directory.mkdir(parents=True, exist_ok=True)
+        _made_dirs.add(directory)
     return directory / key.replace(":", "_")
 
 

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from omni.tenants.changes import credentials_changed
 from omni.tenants.permissions import API_KEY_SCOPES
 from omni.tenants.querysets import TenantQuerySet
 
@@ -48,6 +49,15 @@ class Organization(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+    def save(self, *args, **kwargs) -> None:
+        super().save(*args, **kwargs)
+        credentials_changed()
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        credentials_changed()
+        return result
 
 
 class Membership(models.Model):
@@ -104,6 +114,15 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.name})"
+
+    def save(self, *args, **kwargs) -> None:
+        super().save(*args, **kwargs)
+        credentials_changed()
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        credentials_changed()
+        return result
 
     def generate_secret(self) -> str:
         """Give this (unsaved) key a fresh prefix and hash; return the raw key, which is not kept."""
