@@ -59,6 +59,44 @@ def origin_allowed(origin: str) -> bool:
     return any(fnmatch.fnmatchcase(origin, pattern) for pattern in settings.MCP_ALLOWED_ORIGINS)
 
 
+CORS_ALLOW_HEADERS = (
+    "authorization, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id, x-api-key"
+)
+CORS_EXPOSE_HEADERS = "mcp-session-id, mcp-protocol-version, www-authenticate"
+
+
+async def _preflight(send: Any, origin: str) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 204,
+            "headers": [
+                (b"access-control-allow-origin", origin.encode("latin-1")),
+                (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
+                (b"access-control-allow-headers", CORS_ALLOW_HEADERS.encode()),
+                (b"access-control-max-age", b"600"),
+                (b"vary", b"Origin"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": b""})
+
+
+def _with_cors(send: Any, origin: str) -> Any:
+    async def send_with_cors(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            message = dict(message)
+            message["headers"] = [
+                *message.get("headers", []),
+                (b"access-control-allow-origin", origin.encode("latin-1")),
+                (b"access-control-expose-headers", CORS_EXPOSE_HEADERS.encode()),
+                (b"vary", b"Origin"),
+            ]
+        await send(message)
+
+    return send_with_cors
+
+
 def _bearer(scope: dict) -> str | None:
     value = header(scope, "authorization")
     if value and value[:7].lower() == "bearer ":
@@ -76,6 +114,12 @@ async def gateway_app(scope: dict, receive: Any, send: Any, kind: str) -> None:
     if origin is not None and not origin_allowed(origin):
         await json_error(send, 403, f"Forbidden: Origin {origin!r} is not allowed")
         return
+    if origin is not None:
+        # A browser client from an allowed origin (e.g. the MCP Inspector in direct mode): CORS.
+        if scope["method"] == "OPTIONS":
+            await _preflight(send, origin)
+            return
+        send = _with_cors(send, origin)
 
     raw_key = _bearer(scope)
     if raw_key is None:

@@ -176,3 +176,25 @@ def test_no_session_left_behind_by_refused_requests(live_server, acme):
     assert "mcp-session-id" not in response.headers
     messages = rawmcp.messages_of(response)
     assert messages and "error" in messages[0]
+
+
+def test_cors_for_allowed_browser_origins(live_server, acme):
+    preflight = httpx2.options(
+        live_server.mcp_url,
+        headers={
+            "Origin": "http://localhost:6274",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, mcp-session-id",
+        },
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "http://localhost:6274"
+    assert "mcp-session-id" in preflight.headers["access-control-allow-headers"]
+    response = rawmcp.post(
+        live_server.mcp_url, INIT, key=acme.key, headers={"Origin": "http://localhost:6274"}
+    )
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "http://localhost:6274"
+    assert "mcp-session-id" in response.headers["access-control-expose-headers"]
+    evil = httpx2.options(live_server.mcp_url, headers={"Origin": "http://evil.example"})
+    assert evil.status_code == 403 and "access-control-allow-origin" not in evil.headers
