@@ -13,6 +13,10 @@ The fixtures in ``tests/conftest.py`` use these; tests normally need only the fi
 ``committed``
     Database access *without* a wrapping transaction: rows a test creates are committed at once
     (autocommit), so the server processes see them. Nothing is rolled back afterwards.
+``browser`` / ``page``
+    Debian's Chromium (``/usr/bin/chromium``, installed by ``make test``) driven by Playwright for
+    Python's sync API, one browser per test; ``page.goto(f"{live_server.url}/...")``. Use them in
+    plain (not ``async``) tests: the sync API refuses to run inside an event loop.
 
 Rules for live tests, because their rows stay in the shared test database for the whole session:
 
