@@ -30,6 +30,10 @@ logger = logging.getLogger(__name__)
 
 GET_STREAM = "_GET_stream"  # the SDK's key for the standalone stream
 PREFIX = "omni:mcp"
+# Appended to a session's standalone stream when the session ends (DELETE, revoked key): the
+# process holding its GET or SSE stream closes it at once instead of at the next keep-alive.
+END_MARKER = "\x00end"
+END_MARKER_TTL = 60
 
 
 def new_session_id() -> str:
@@ -138,6 +142,11 @@ class SessionBackend:
         """``append`` from any thread (sync code)."""
         raise NotImplementedError
 
+    def end_credential_sessions(self, credential: str) -> int:
+        """From any thread: end every session opened with ``credential`` (a revoked or deleted
+        API key). Returns how many were open."""
+        raise NotImplementedError
+
 
 # --------------------------------------------------------------------------- Redis
 class RedisSessionBackend(SessionBackend):
@@ -180,12 +189,27 @@ class RedisSessionBackend(SessionBackend):
     def _stream_key(session_id: str, stream_id: str) -> str:
         return f"{PREFIX}:ev:{session_id}:{_encode_stream(stream_id)}"
 
+    @staticmethod
+    def _credential_key(credential: str) -> str:
+        return f"{PREFIX}:cred:{credential}"
+
+    def _ending(self, pipe: Any, session_id: str, data: dict[str, str], stream_keys: list[str]) -> None:
+        """Queue on ``pipe`` everything that ends a session (sync and async pipelines alike)."""
+        get_key = self._stream_key(session_id, GET_STREAM)
+        pipe.xadd(get_key, {"d": END_MARKER}, maxlen=self.history, approximate=True)
+        pipe.expire(get_key, END_MARKER_TTL)
+        others = [key for key in stream_keys if key != get_key]
+        pipe.delete(self._key(session_id), *others)
+        pipe.srem(self._org_key(int(data["org_id"])), session_id)
+        pipe.srem(self._credential_key(data["credential"]), session_id)
+
     async def create(self, record: SessionRecord) -> None:
         client = self._client()
         async with client.pipeline(transaction=True) as pipe:
             pipe.hset(self._key(record.session_id), mapping=record.to_mapping())
             pipe.expire(self._key(record.session_id), self.idle_seconds)
             pipe.sadd(self._org_key(record.org_id), record.session_id)
+            pipe.sadd(self._credential_key(record.credential), record.session_id)
             await pipe.execute()
 
     async def get(self, session_id: str) -> SessionRecord | None:
@@ -203,12 +227,9 @@ class RedisSessionBackend(SessionBackend):
         data = await client.hgetall(self._key(session_id))
         if not data:
             return False
-        keys = [self._key(session_id)]
-        async for key in client.scan_iter(match=f"{PREFIX}:ev:{session_id}:*", count=100):
-            keys.append(key)
+        keys = [key async for key in client.scan_iter(match=f"{PREFIX}:ev:{session_id}:*", count=100)]
         async with client.pipeline(transaction=True) as pipe:
-            pipe.delete(*keys)
-            pipe.srem(self._org_key(int(data["org_id"])), session_id)
+            self._ending(pipe, session_id, data, keys)
             await pipe.execute()
         return True
 
@@ -277,6 +298,21 @@ class RedisSessionBackend(SessionBackend):
         client = self._sync_client()
         return sum(1 for sid in client.smembers(self._org_key(org_id)) if client.exists(self._key(sid)))
 
+    def end_credential_sessions(self, credential: str) -> int:
+        client = self._sync_client()
+        ended = 0
+        for session_id in client.smembers(self._credential_key(credential)):
+            data = client.hgetall(self._key(session_id))
+            if not data:
+                client.srem(self._credential_key(credential), session_id)
+                continue
+            keys = list(client.scan_iter(match=f"{PREFIX}:ev:{session_id}:*", count=100))
+            pipe = client.pipeline(transaction=True)
+            self._ending(pipe, session_id, data, keys)
+            pipe.execute()
+            ended += 1
+        return ended
+
     def append_sync(self, session_id: str, stream_id: str, data: str) -> str:
         key = self._stream_key(session_id, stream_id)
         pipe = self._sync_client().pipeline(transaction=False)
@@ -315,7 +351,9 @@ class MemorySessionBackend(SessionBackend):
             return None
         return record
 
-    def _drop(self, session_id: str) -> None:
+    def _drop(self, session_id: str, *, announce: bool = False) -> None:
+        if announce:
+            self._append_locked(session_id, GET_STREAM, END_MARKER)  # wakes a blocked reader
         self._sessions.pop(session_id, None)
         for key in [k for k in self._streams if k[0] == session_id]:
             self._streams.pop(key, None)
@@ -334,8 +372,15 @@ class MemorySessionBackend(SessionBackend):
     async def delete(self, session_id: str) -> bool:
         with self._lock:
             existed = self._alive(session_id) is not None
-            self._drop(session_id)
+            self._drop(session_id, announce=existed)
             return existed
+
+    def end_credential_sessions(self, credential: str) -> int:
+        with self._lock:
+            ended = [sid for sid, (record, _) in self._sessions.items() if record.credential == credential]
+            for session_id in ended:
+                self._drop(session_id, announce=True)
+            return len(ended)
 
     def _append_locked(self, session_id: str, stream_id: str, data: str) -> str:
         stream = self._streams.setdefault((session_id, stream_id), _MemoryStream())

@@ -19,7 +19,14 @@ from pydantic import ValidationError
 
 from omni.gateway import engine
 from omni.gateway.http import json_error, send_json
-from omni.gateway.sessions import GET_STREAM, SessionRecord, get_backend, new_session_id, parse_event_id
+from omni.gateway.sessions import (
+    END_MARKER,
+    GET_STREAM,
+    SessionRecord,
+    get_backend,
+    new_session_id,
+    parse_event_id,
+)
 from omni.tenants.context import OrgContext
 
 logger = logging.getLogger(__name__)
@@ -70,6 +77,8 @@ async def handle_stream(scope: dict, receive: Any, send: Any, ctx: OrgContext) -
                 await send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
             for event_id, data in events:
                 after = parse_event_id(event_id)[1]  # type: ignore[index]
+                if data == END_MARKER:
+                    return
                 if data:
                     await send(
                         {"type": "http.response.body", "body": _event("message", data), "more_body": True}

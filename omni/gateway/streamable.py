@@ -27,7 +27,14 @@ from pydantic import ValidationError
 from omni.gateway import engine
 from omni.gateway.http import header, json_error, replay_body
 from omni.gateway.server import gateway_server
-from omni.gateway.sessions import GET_STREAM, SessionRecord, get_backend, new_session_id, parse_event_id
+from omni.gateway.sessions import (
+    END_MARKER,
+    GET_STREAM,
+    SessionRecord,
+    get_backend,
+    new_session_id,
+    parse_event_id,
+)
 from omni.tenants.context import OrgContext
 
 logger = logging.getLogger(__name__)
@@ -216,6 +223,8 @@ async def _stream(scope: dict, receive: Any, send: Any, record: SessionRecord) -
                 await send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
             for event_id, data in events:
                 after = parse_event_id(event_id)[1]  # type: ignore[index]
+                if data == END_MARKER:
+                    return  # the session ended (DELETE, revoked key)
                 if not data:
                     continue
                 await send({"type": "http.response.body", "body": _sse(event_id, data), "more_body": True})

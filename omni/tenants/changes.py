@@ -17,3 +17,15 @@ def credentials_changed() -> None:
         bump_versions([CREDENTIALS_VERSION_KEY])
 
     transaction.on_commit(bump)
+
+
+def api_key_ended(key_pk: object) -> None:
+    """An API key was revoked or deleted: after commit, end every MCP session it opened (their
+    GET/SSE streams close at once; later requests with their ids answer 404)."""
+
+    def end() -> None:
+        from omni.gateway.sessions import get_backend
+
+        get_backend().end_credential_sessions(f"key:{key_pk}")
+
+    transaction.on_commit(end)

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from omni.tenants.changes import credentials_changed
+from omni.tenants.changes import api_key_ended, credentials_changed
 from omni.tenants.permissions import API_KEY_SCOPES
 from omni.tenants.querysets import TenantQuerySet
 
@@ -118,10 +118,14 @@ class ApiKey(models.Model):
     def save(self, *args, **kwargs) -> None:
         super().save(*args, **kwargs)
         credentials_changed()
+        if self.revoked_at is not None:
+            api_key_ended(self.pk)
 
     def delete(self, *args, **kwargs):
+        pk = self.pk
         result = super().delete(*args, **kwargs)
         credentials_changed()
+        api_key_ended(pk)
         return result
 
     def generate_secret(self) -> str:

@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 
-from omni.tenants.changes import credentials_changed
+from omni.tenants.changes import api_key_ended, credentials_changed
 from omni.tenants.context import OrgContext
 from omni.tenants.models import ApiKey, Membership, Organization, Role, hash_api_key, validate_scopes
 from omni.tenants.permissions import API_KEY_SCOPES, role_scopes
@@ -83,6 +83,7 @@ def revoke_api_key(key: ApiKey) -> ApiKey:
         ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=now)
         key.refresh_from_db(fields=["revoked_at"])
         credentials_changed()
+        api_key_ended(key.pk)
     return key
 
 

@@ -223,3 +223,26 @@ async def test_modern_listen_stream_hears_changes_from_another_process(two_proce
             with anyio.move_on_after(1) as quiet:
                 await other_subscription.__anext__()
             assert quiet.cancelled_caught, "globex must not hear about acme's change"
+
+
+def test_revoking_a_key_ends_its_sessions_and_streams(two_processes, acme, committed):
+    import asyncio
+
+    from omni.gateway.sessions import get_backend
+    from omni.tenants.services import revoke_api_key
+
+    a, b = two_processes
+    session, _ = rawmcp.initialize(a.mcp_url, acme.key, V)
+    reader = StreamReader(b.mcp_url, acme.key, session)
+    assert reader.status == 200
+    assert asyncio.run(get_backend().get(session)) is not None
+
+    revoke_api_key(acme.api_key)
+
+    reader._thread.join(timeout=10)
+    assert not reader._thread.is_alive(), "the GET stream of a revoked key's session must close"
+    assert asyncio.run(get_backend().get(session)) is None
+    response = rawmcp.post(
+        a.mcp_url, {"jsonrpc": "2.0", "id": 1, "method": "ping"}, key=acme.key, session=session, version=V
+    )
+    assert response.status_code == 401
