@@ -75,10 +75,14 @@ if {downstream!r} == "http":
     ServerConnection.objects.create(organization=org, name="utilities", transport="streamable_http",
                                     url={downstream_url!r}, timeout_seconds=30)
 else:
-    ServerConnection.objects.create(organization=org, name="utilities", transport="inprocess", target="utilities")
+    ServerConnection.objects.create(
+        organization=org, name="utilities", transport="inprocess", target="utilities"
+    )
 print(create_api_key(org, "bench")[1])
 """
-    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+    )
     return out.stdout.strip().splitlines()[-1]
 
 
@@ -115,15 +119,21 @@ async def run_load(label: str, make_client, operation, clients: int, requests: i
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=200, help="requests per client per scenario")
-    parser.add_argument("--mode", default="auto", help="SDK client mode: auto (2026-07-28) or legacy (handshake)")
+    parser.add_argument(
+        "--mode", default="auto", help="SDK client mode: auto (2026-07-28) or legacy (handshake)"
+    )
     parser.add_argument("--downstream", choices=["http", "inprocess"], default="http")
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="omni-bench-"))
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="omni.settings", OMNI_VAR_DIR=str(scratch), LOG_LEVEL="WARNING")
+    env = dict(
+        os.environ, DJANGO_SETTINGS_MODULE="omni.settings", OMNI_VAR_DIR=str(scratch), LOG_LEVEL="WARNING"
+    )
     server_port, gateway_port = free_port(), free_port()
     direct_url = f"http://127.0.0.1:{server_port}/mcp"
     gateway_url = f"http://127.0.0.1:{gateway_port}/mcp"
@@ -131,12 +141,18 @@ def main() -> None:
 
     server = subprocess.Popen(
         [sys.executable, "-m", "mcp_servers.utilities", "--port", str(server_port)],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     gateway = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(gateway_port), "omni.asgi:application"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_http(f"http://127.0.0.1:{gateway_port}/healthz")
         wait_http(f"http://127.0.0.1:{server_port}/mcp")
@@ -149,10 +165,11 @@ def main() -> None:
         gateway.wait(10)
         server.wait(10)
 
+    database = "DATABASE_URL" if os.environ.get("DATABASE_URL") else "sqlite"
+    redis = "yes" if os.environ.get("REDIS_URL") else "no"
     print(
         f"\n{args.clients} concurrent SDK clients x {args.requests} requests, mode={args.mode}, "
-        f"downstream={args.downstream}, database={'DATABASE_URL' if os.environ.get('DATABASE_URL') else 'sqlite'}, "
-        f"redis={'yes' if os.environ.get('REDIS_URL') else 'no'}"
+        f"downstream={args.downstream}, database={database}, redis={redis}"
     )
     print(f"{'scenario':42} {'ok':>6} {'err':>4} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
     for r in results:
@@ -176,7 +193,9 @@ async def scenarios(args, gateway_url: str, direct_url: str, key: str) -> list[d
     @contextlib.asynccontextmanager
     async def client_for(url: str, headers: dict[str, str]):
         async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
-            async with Client(streamable_http_client(url, http_client=http), mode=args.mode, cache=None) as client:
+            async with Client(
+                streamable_http_client(url, http_client=http), mode=args.mode, cache=None
+            ) as client:
                 yield client
 
     auth = {"Authorization": f"Bearer {key}"}
@@ -200,8 +219,12 @@ async def scenarios(args, gateway_url: str, direct_url: str, key: str) -> list[d
     return [
         await run_load("direct   tools/list", lambda: client_for(direct_url, {}), direct_list, n, m),
         await run_load("gateway  tools/list", lambda: client_for(gateway_url, auth), gw_list, n, m),
-        await run_load("direct   tools/call calculate", lambda: client_for(direct_url, {}), direct_call, n, m),
-        await run_load("gateway  tools/call utilities__calculate", lambda: client_for(gateway_url, auth), gw_call, n, m),
+        await run_load(
+            "direct   tools/call calculate", lambda: client_for(direct_url, {}), direct_call, n, m
+        ),
+        await run_load(
+            "gateway  tools/call utilities__calculate", lambda: client_for(gateway_url, auth), gw_call, n, m
+        ),
     ]
 
 
