@@ -1,0 +1,5 @@
+"""Registry UI: MCP servers, prompts and resources of an organization (``/o/<slug>/...``)."""
+
+app_name = "registry"
+
+urlpatterns: list = []
