@@ -359,3 +359,6 @@ class ServerConnection(RegistryItem):
 
     def allows_tool(self, tool_name: str) -> bool:
         return not self.tool_allowlist or tool_name in self.tool_allowlist
+
+
+from omni.registry.pins import ToolPin  # noqa: E402,F401  (tool pinning lives in its own module)
