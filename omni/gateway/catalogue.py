@@ -16,12 +16,14 @@ from typing import Any
 
 import anyio
 import mcp_types as types
+from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from omni.gateway import downstream
 from omni.gateway.state import bump_versions, read_versions
 from omni.registry import services as registry
 from omni.registry.models import CredentialUnreadable
+from omni.registry.pins import check_tools
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +64,8 @@ class Catalogue:
     resource_routes: dict[str, ResourceRoute] = field(default_factory=dict)
     # Servers that could not be listed, with the reason (tools/list leaves them out).
     unavailable: dict[str, str] = field(default_factory=dict)
+    # Tools whose definition changed since it was approved, per server: not offered (pinning).
+    held_back: dict[str, list[str]] = field(default_factory=dict)
 
 
 _catalogues: dict[int, tuple[tuple[int, int], float, Catalogue]] = {}
@@ -133,7 +137,16 @@ async def _build(organization: Any) -> Catalogue:
         listing = listed.get(target.name)
         if listing is None:
             continue
-        for tool in listing.tools:
+        offered, held = await sync_to_async(check_tools)(target.connection_id, listing.tools)
+        if held:
+            catalogue.held_back[target.name] = held
+            logger.warning(
+                "org %s: tools of %s held back until an admin approves their changed definition: %s",
+                organization.slug,
+                target.name,
+                ", ".join(held),
+            )
+        for tool in offered:
             name = namespaced(target.name, tool.name)
             exposed = tool.model_copy(update={"name": name})
             catalogue.tools.append(exposed)

@@ -60,6 +60,7 @@ class Target:
     timeout: float = 30.0
     allowlist: frozenset[str] = field(default_factory=frozenset)
     org_id: int | None = None  # None: a global connection, every organization uses it
+    connection_id: int | None = None
 
     @classmethod
     def from_connection(cls, conn: Any) -> Target:
@@ -76,6 +77,7 @@ class Target:
             timeout=float(conn.timeout_seconds or settings.MCP_FORWARD_TIMEOUT),
             allowlist=frozenset(conn.tool_allowlist or ()),
             org_id=conn.organization_id,
+            connection_id=conn.pk,
         )
 
 

@@ -3,6 +3,7 @@ from django.db import models
 from django.http import HttpRequest
 
 from omni.registry.models import Prompt, Resource, ResourceTemplate, ServerConnection
+from omni.registry.pins import ToolPin
 
 
 class RegistryItemAdmin(admin.ModelAdmin):
@@ -49,3 +50,25 @@ class ServerConnectionAdmin(RegistryItemAdmin):
     list_filter = [*RegistryItemAdmin.list_filter, "transport", "enabled"]
     search_fields = ["name", "title", "url", "target"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+
+@admin.register(ToolPin)
+class ToolPinAdmin(admin.ModelAdmin):
+    """Tool pins: approve a changed tool definition so the gateway offers the tool again."""
+
+    list_display = ("connection", "tool_name", "status", "changed_at", "approved_at", "approved_by")
+    list_filter = ("status",)
+    search_fields = ("tool_name", "connection__name")
+    readonly_fields = [f.name for f in ToolPin._meta.fields]
+    actions = ["approve_changes"]
+
+    @admin.action(description="Approve the changed definitions (offer the tools again)")
+    def approve_changes(self, request: HttpRequest, queryset: models.QuerySet) -> None:
+        approved = 0
+        for pin in queryset.filter(status=ToolPin.Status.CHANGED):
+            pin.approve(request.user)
+            approved += 1
+        self.message_user(request, f"{approved} tool change(s) approved.")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
