@@ -5,7 +5,7 @@ from __future__ import annotations
 from omni.gateway.checks import check_gateway_settings
 
 
-def _ids(**overrides) -> set[str]:
+def _ids() -> set[str]:
     return {message.id for message in check_gateway_settings()}
 
 
