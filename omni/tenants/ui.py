@@ -20,7 +20,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils.functional import SimpleLazyObject
 
 from omni.tenants.permissions import REGISTRY_WRITE, require, role_capabilities
@@ -48,7 +48,12 @@ def org_view(capability: str | None = None) -> Callable[[View], View]:
 
 def is_htmx(request: HttpRequest) -> bool:
     """Whether htmx sent the request (and wants a fragment, not a whole page)."""
-    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
+    headers = request.headers
+    return (
+        headers.get("HX-Request") == "true"
+        and headers.get("HX-Boosted") != "true"
+        and headers.get("HX-History-Restore-Request") != "true"  # a history miss needs the whole page
+    )
 
 
 def render_org(
@@ -86,3 +91,10 @@ def org_context(request: HttpRequest) -> dict[str, Any]:
         "user_orgs": SimpleLazyObject(lambda: organizations_for_user(user)) if user is not None else [],
         "org_section": _section(request),
     }
+
+
+def redirect_org(request: HttpRequest, url: str) -> HttpResponse:
+    """After a successful write: a redirect, or for htmx an ``HX-Redirect`` (a full page load)."""
+    if is_htmx(request):
+        return HttpResponse(status=204, headers={"HX-Redirect": url})
+    return redirect(url)

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from omni.tenants.views import home
+from omni.tenants.views import home, keys, members
 
 app_name = "tenants"
 
@@ -12,4 +12,12 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("o/<slug:slug>/", home.dashboard, name="dashboard"),
+    path("o/<slug:slug>/members/", members.member_list, name="members"),
+    path("o/<slug:slug>/members/add/", members.member_add, name="member_add"),
+    path("o/<slug:slug>/members/settings/", members.org_settings, name="org_settings"),
+    path("o/<slug:slug>/members/<str:username>/role/", members.member_role, name="member_role"),
+    path("o/<slug:slug>/members/<str:username>/remove/", members.member_remove, name="member_remove"),
+    path("o/<slug:slug>/keys/", keys.key_list, name="keys"),
+    path("o/<slug:slug>/keys/new/", keys.key_create, name="key_create"),
+    path("o/<slug:slug>/keys/<uuid:key_id>/revoke/", keys.key_revoke, name="key_revoke"),
 ]

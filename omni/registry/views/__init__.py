@@ -1,0 +1,1 @@
+"""Web UI views of the registry: MCP servers, prompts and resources of an organization."""
