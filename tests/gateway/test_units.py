@@ -15,14 +15,9 @@ from mcp.shared.exceptions import MCPError
 
 from omni.gateway import state
 from omni.gateway.server import _page, validate_arguments
-from omni.gateway.sessions import (
-    GET_STREAM,
-    MemorySessionBackend,
-    RedisSessionBackend,
-    SessionRecord,
-    make_event_id,
-    parse_event_id,
-)
+from omni.gateway.sessions import GET_STREAM, SessionRecord, make_event_id, parse_event_id
+from omni.gateway.sessions_memory import MemorySessionBackend
+from omni.gateway.sessions_redis import RedisSessionBackend
 
 
 def _record(org_id: int = 1) -> SessionRecord:
