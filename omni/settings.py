@@ -129,12 +129,16 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "encrypted_model_fields",
     "omni.tenants",
     "omni.registry",
     "omni.gateway",
     "mcp_servers",
+    "omni.playground",
 ]
 
 MIDDLEWARE = [
@@ -238,7 +242,28 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Token first: an unauthenticated API request gets 401 with WWW-Authenticate (append JWT here).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+# OpenAPI at /api/schema/, Swagger UI at /api/docs/ (assets from drf-spectacular-sidecar: no CDN).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Omni MCP Platform API",
+    "DESCRIPTION": "Test MCP operations under an organization's context (see docs/playground.md).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+# The playground (omni/playground): how long one test run may take, and the largest response,
+# request or event list stored with a run (larger ones are stored as a truncated preview).
+PLAYGROUND_TIMEOUT = env_float("PLAYGROUND_TIMEOUT", 60.0, minimum=1.0)
+PLAYGROUND_MAX_STORED_BYTES = env_int("PLAYGROUND_MAX_STORED_BYTES", 1024 * 1024, minimum=1024)
 
 # --------------------------------------------------------------------------- the gateway
 # Public base URL printed for clients (make run prints it); the gateway itself never needs it.

@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 
 def healthz(request):
@@ -15,4 +16,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("omni.tenants.urls")),
     path("", include("omni.registry.urls")),
+    path("", include("omni.playground.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
