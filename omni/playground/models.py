@@ -38,6 +38,10 @@ class TestRun(models.Model):
     )
     username = models.CharField(max_length=150, blank=True)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.PLAYGROUND)
+    # The scenario run this step belongs to (source "scenario"); see scenario_models.py.
+    scenario_run = models.ForeignKey(
+        "playground.ScenarioRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="test_runs"
+    )
     operation = models.CharField(max_length=64)
     # The tool or prompt name, the resource URI, or the raw method: what analytics group by.
     target = models.CharField(max_length=500, blank=True)
@@ -69,3 +73,9 @@ class TestRun(models.Model):
     @property
     def ok(self) -> bool:
         return self.outcome == self.Outcome.OK
+
+
+# Scenario runs and uploaded scenarios live in their own module (the scenario engine's models).
+from omni.playground.scenario_models import ScenarioRun, UploadedScenario  # noqa: E402
+
+__all__ = ["ScenarioRun", "TestRun", "UploadedScenario"]
