@@ -137,6 +137,7 @@ INSTALLED_APPS = [
     "omni.tenants",
     "omni.registry",
     "omni.gateway",
+    "omni.audit",
     "mcp_servers",
     "omni.playground",
 ]
@@ -150,6 +151,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Binds the request to audit events recorded in models/services; records denied accesses.
+    "omni.audit.context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

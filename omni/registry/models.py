@@ -50,24 +50,32 @@ class RegistryQuerySet(GlobalTenantQuerySet):
         schedule_registry_changed(org_ids, self.model.notify_kinds, self.db)
 
     def delete(self) -> tuple[int, dict[str, int]]:
+        from omni.audit import hooks as audit
+
         org_ids = self._org_ids()
+        rows = audit.registry_rows(self)
         result = super().delete()
         if result[0]:
             self._notify(org_ids)
+            audit.registry_bulk_deleted(rows)
         return result
 
     delete.alters_data = True
     delete.queryset_only = True
 
     def update(self, **kwargs: Any) -> int:
+        from omni.audit import hooks as audit
+
         org_ids = self._org_ids()
         for field in ("organization", "organization_id"):
             if field in kwargs:
                 target = kwargs[field]
                 org_ids.add(getattr(target, "pk", target))
+        before = audit.registry_rows(self)
         rows = super().update(**kwargs)
         if rows:
             self._notify(org_ids)
+            audit.registry_bulk_updated(before)
         return rows
 
     update.alters_data = True
@@ -112,17 +120,25 @@ class RegistryItem(models.Model):
         abstract = True
 
     def save(self, *args: Any, **kwargs: Any) -> None:
+        from omni.audit import hooks as audit
+
+        before = audit.registry_before(self)  # audit.registry.* with before/after, after commit
         super().save(*args, **kwargs)
         org_ids = {self.organization_id}
         if hasattr(self, "_loaded_org_id"):
             org_ids.add(self._loaded_org_id)  # moved between organizations: both catalogues change
         self._loaded_org_id = self.organization_id
         schedule_registry_changed(org_ids, self.notify_kinds, self._state.db)
+        audit.registry_saved(self, before)
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        from omni.audit import hooks as audit
+
+        before = audit.snapshot(self)
         org_id, using = self.organization_id, self._state.db
         result = super().delete(*args, **kwargs)
         schedule_registry_changed({org_id}, self.notify_kinds, using)
+        audit.registry_deleted(self, before)
         return result
 
     @classmethod

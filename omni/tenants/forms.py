@@ -15,6 +15,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from omni.audit.services import record
 from omni.tenants.context import OrgContext
 from omni.tenants.models import ApiKey, Membership, Organization, Role
 from omni.tenants.permissions import API_KEY_SCOPES
@@ -131,6 +132,7 @@ def remove_member(ctx: OrgContext, membership: Membership) -> str | None:
         if _is_last_owner(membership):
             return "The last owner cannot be removed: make someone else owner first."
         membership.delete()
+        record("member.remove", ctx=ctx, target=membership.user, data={"role": membership.role})
     return None
 
 

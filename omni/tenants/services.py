@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 
+from omni.audit.services import record
 from omni.tenants.changes import api_key_ended, credentials_changed
 from omni.tenants.context import OrgContext
 from omni.tenants.models import ApiKey, Membership, Organization, Role, hash_api_key, validate_scopes
@@ -31,6 +32,7 @@ def create_organization(slug: str, name: str) -> Organization:
     org = Organization(slug=slug, name=name)
     org.full_clean()
     org.save()
+    record("org.create", organization=org, target=org, data={"name": name})
     return org
 
 
@@ -41,9 +43,13 @@ def add_member(org: Organization, user: AbstractBaseUser, role: str = Role.MEMBE
     membership, created = Membership.objects.get_or_create(
         organization=org, user=user, defaults={"role": role}
     )
-    if not created and membership.role != role:
+    if created:
+        record("member.add", organization=org, target=user, data={"role": role})
+    elif membership.role != role:
+        before = membership.role
         membership.role = role
         membership.save(update_fields=["role"])
+        record("member.role_change", organization=org, target=user, data={"before": before, "after": role})
     return membership
 
 
@@ -72,6 +78,17 @@ def create_api_key(
             if attempt == 2:
                 raise
             continue
+        record(
+            "apikey.create",
+            organization=org,
+            actor=created_by,
+            target=key,
+            data={
+                "name": name,
+                "scopes": scope_list,
+                "expires_at": expires_at.isoformat() if expires_at else None,
+            },
+        )
         return key, raw
     raise AssertionError("unreachable")
 
@@ -84,6 +101,8 @@ def revoke_api_key(key: ApiKey) -> ApiKey:
         key.refresh_from_db(fields=["revoked_at"])
         credentials_changed()
         api_key_ended(key.pk)
+        if key.revoked_at == now:  # this call revoked it (not a concurrent one)
+            record("apikey.revoke", organization=key.organization, target=key, data={"name": key.name})
     return key
 
 
@@ -196,6 +215,8 @@ def delete_organization(org: Organization) -> None:
     org_id = org.pk
     with transaction.atomic():
         org.delete()
+        # org.pk is None now: the event keeps the slug only (like the org's older events).
+        record("org.delete", organization=org, target=org, data={"name": org.name})
         transaction.on_commit(lambda: _notify_all(org_id))
 
 

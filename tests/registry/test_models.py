@@ -58,7 +58,7 @@ def test_nothing_is_sent_before_commit(world, django_capture_on_commit_callbacks
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             PromptFactory(organization=world.acme)
         registry_changed.assert_not_called()
-        assert len(callbacks) == 1
+        assert len(callbacks) == 2  # the catalogue notification, then the audit event (omni.audit)
         callbacks[0]()
         registry_changed.assert_called_once_with(world.acme.pk, {"prompts"})
 

@@ -1,0 +1,181 @@
+"""The hash chain: canonical form of an event, its hash, and walking the chain to verify it.
+
+``hash = sha256(canonical JSON of HASHED_FIELDS)`` where the fields include ``prev_hash``, the
+hash of the event with ``seq - 1`` (``GENESIS_HASH`` for the first). Editing any hashed field of a
+row breaks its own hash; deleting a row leaves a gap in ``seq`` and a ``prev_hash`` that points at
+nothing; deleting the last rows leaves the chain head ahead of the last event.
+
+``organization_id`` is deliberately not hashed: it becomes NULL when the organization is deleted
+(the copied ``org_slug`` is hashed instead).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from omni.audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
+
+HASHED_FIELDS: tuple[str, ...] = (
+    "public_id",
+    "seq",
+    "created_at",
+    "org_slug",
+    "actor_type",
+    "actor_id",
+    "actor_name",
+    "action",
+    "target_type",
+    "target_id",
+    "target_repr",
+    "request_id",
+    "ip",
+    "data",
+    "prev_hash",
+)
+
+
+def clean_text(value: Any, limit: int | None = None) -> str:
+    """A string the database stores exactly: no NUL, no lone surrogates, at most ``limit`` chars."""
+    text = "" if value is None else str(value)
+    text = text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+    return text[:limit] if limit is not None else text
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON that reads back from PostgreSQL's jsonb (and SQLite) exactly as written.
+
+    jsonb rejects NUL characters and prints ``1e16`` as ``10000000000000000`` (an int once read
+    back): integral floats become ints, non-finite floats and unknown types become strings.
+    """
+    if value is None or isinstance(value, bool | int | str):
+        return clean_text(value) if isinstance(value, str) else value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        return int(value) if value.is_integer() else value
+    if isinstance(value, dict):
+        return {clean_text(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
+        return [jsonable(item) for item in items]
+    return clean_text(value)
+
+
+def _timestamp(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def canonical(event: AuditEvent) -> bytes:
+    """The bytes that are hashed: the hashed fields as sorted, compact, UTF-8 JSON."""
+    values: dict[str, Any] = {}
+    for name in HASHED_FIELDS:
+        value = getattr(event, name)
+        if name == "public_id":
+            value = str(value)
+        elif name == "created_at":
+            value = _timestamp(value)
+        values[name] = value
+    return json.dumps(
+        values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def compute_hash(event: AuditEvent) -> str:
+    return hashlib.sha256(canonical(event)).hexdigest()
+
+
+# --------------------------------------------------------------------------- verification
+@dataclass(frozen=True)
+class Problem:
+    seq: int
+    kind: str  # "edited", "broken_link", "gap", "head"
+    message: str
+
+
+@dataclass
+class Verification:
+    checked: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    first_seq: int | None = None
+    last_seq: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_broken_seq(self) -> int | None:
+        return min((p.seq for p in self.problems), default=None)
+
+
+def walk(events: Iterable[AuditEvent], head: AuditChainHead | None) -> Verification:
+    """Verify ``events`` (the whole chain, in ``seq`` order) against each other and the head."""
+    result = Verification()
+    expected_seq, expected_prev = 1, GENESIS_HASH
+    for event in events:
+        result.checked += 1
+        if result.first_seq is None:
+            result.first_seq = event.seq
+        result.last_seq = event.seq
+        if event.seq != expected_seq:
+            missing = (
+                f"{expected_seq}" if event.seq == expected_seq + 1 else f"{expected_seq}-{event.seq - 1}"
+            )
+            result.problems.append(
+                Problem(event.seq, "gap", f"seq {missing} missing before seq {event.seq} (deleted?)")
+            )
+        elif event.prev_hash != expected_prev:
+            result.problems.append(
+                Problem(
+                    event.seq, "broken_link", f"seq {event.seq}: prev_hash does not match seq {event.seq - 1}"
+                )
+            )
+        if compute_hash(event) != event.hash:
+            result.problems.append(
+                Problem(event.seq, "edited", f"seq {event.seq}: content does not match its hash (edited?)")
+            )
+        expected_seq, expected_prev = event.seq + 1, event.hash
+    if head is not None and (head.last_seq != expected_seq - 1 or head.last_hash != expected_prev):
+        last = expected_seq - 1
+        result.problems.append(
+            Problem(
+                last + 1,
+                "head",
+                f"the chain head says seq {head.last_seq} is last, the table ends at seq {last} "
+                "(events at the end deleted?)",
+            )
+        )
+    return result
+
+
+def chain_events(chunk_size: int = 2000) -> Iterator[AuditEvent]:
+    """Every event in ``seq`` order, read in chunks (constant memory for a large log)."""
+    return AuditEvent.objects.order_by("seq").iterator(chunk_size=chunk_size)
+
+
+def relevant_to(result: Verification, org_seqs: list[int]) -> Verification:
+    """Narrow a whole-chain result to one organization's events.
+
+    Kept: edits of its rows, broken links from or into its rows, and every gap and deleted tail
+    (the rows deleted there may have been its own: nobody can tell any more).
+    """
+    narrowed = Verification(checked=len(org_seqs))
+    seqs = set(org_seqs)
+    if seqs:
+        narrowed.first_seq, narrowed.last_seq = min(seqs), max(seqs)
+    for problem in result.problems:
+        if problem.kind == "edited":
+            keep = problem.seq in seqs
+        elif problem.kind == "broken_link":
+            keep = problem.seq in seqs or (problem.seq - 1) in seqs
+        else:
+            keep = True
+        if keep:
+            narrowed.problems.append(problem)
+    return narrowed

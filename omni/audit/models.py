@@ -1,0 +1,132 @@
+"""The audit log: append-only, hash-chained ``AuditEvent`` rows.
+
+Every row carries ``seq`` (one global, gap-free sequence), the hash of the row before it
+(``prev_hash``) and its own ``hash`` (sha256 over a canonical JSON of its fields and ``prev_hash``,
+see ``omni.audit.chain``). Rows are only ever inserted, by ``omni.audit.services``; Python refuses
+to change or delete them, and on PostgreSQL a trigger refuses it in SQL too (migration 0002). The
+one change allowed is the ``SET NULL`` of ``organization`` when an organization is deleted: the
+slug is copied into ``org_slug`` (and hashed), so the row keeps its meaning and its hash.
+
+Actors are copied (type, id, name) rather than referenced, so rows outlive deleted users and keys.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import models
+from django.utils import timezone
+
+from omni.tenants.querysets import TenantQuerySet
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditImmutableError(Exception):
+    """Somebody tried to change or delete an audit event."""
+
+
+class AuditQuerySet(TenantQuerySet):
+    """Tenant-scoped reads (``for_org``); every bulk write except detaching a deleted org refuses."""
+
+    def update(self, **kwargs: Any) -> int:
+        # Deleting an organization sets organization to NULL on its events (on_delete=SET_NULL);
+        # that changes no hashed field, so it is the one update allowed.
+        if set(kwargs) <= {"organization", "organization_id"} and all(v is None for v in kwargs.values()):
+            return super().update(**kwargs)
+        raise AuditImmutableError("audit events cannot be changed")
+
+    update.alters_data = True
+
+    def delete(self) -> Any:
+        raise AuditImmutableError("audit events cannot be deleted")
+
+    delete.alters_data = True
+    delete.queryset_only = True
+
+    def _raw_delete(self, using: str) -> int:
+        raise AuditImmutableError("audit events cannot be deleted")
+
+    def bulk_update(self, objs: Any, fields: Any, *args: Any, **kwargs: Any) -> int:
+        raise AuditImmutableError("audit events cannot be changed")
+
+    def update_or_create(self, *args: Any, **kwargs: Any) -> Any:
+        raise AuditImmutableError("audit events are written by omni.audit.services only")
+
+
+class AuditEvent(models.Model):
+    class ActorType(models.TextChoices):
+        USER = "user", "User"
+        API_KEY = "api_key", "API key"
+        SYSTEM = "system", "System"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    seq = models.BigIntegerField(unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    organization = models.ForeignKey(
+        "tenants.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_events",
+        help_text="Empty: a global event (logins, platform changes), visible to superusers only.",
+    )
+    org_slug = models.CharField(max_length=50, blank=True)
+    actor_type = models.CharField(max_length=10, choices=ActorType.choices)
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_name = models.CharField(max_length=200, blank=True)
+    action = models.CharField(max_length=64)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_repr = models.CharField(max_length=200, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    ip = models.CharField(max_length=45, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-seq"]
+        # Django's collector (SET_NULL on organization delete) goes through the base manager:
+        # make it this one, so its bulk writes meet the same refusals.
+        base_manager_name = "objects"
+        indexes = [
+            models.Index(fields=["organization", "-seq"], name="audit_event_org_seq"),
+            models.Index(fields=["action", "-seq"], name="audit_event_action_seq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} by {self.actor_name or self.actor_type}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AuditImmutableError("audit events cannot be changed")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise AuditImmutableError("audit events cannot be deleted")
+
+    @property
+    def outcome(self) -> str:
+        value = self.data.get("outcome") if isinstance(self.data, dict) else None
+        return value if isinstance(value, str) else ""
+
+
+class AuditChainHead(models.Model):
+    """One row (pk 1): the last ``seq`` and ``hash`` of the chain. Appenders lock it
+    (``SELECT … FOR UPDATE``) so that writers in every process form one chain; ``verify_audit``
+    compares it with the last event, which detects a deleted tail."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    last_seq = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default=GENESIS_HASH)
+
+    class Meta:
+        verbose_name = "audit chain head"
+
+    def __str__(self) -> str:
+        return f"audit chain at #{self.last_seq}"

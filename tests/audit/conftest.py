@@ -1,0 +1,50 @@
+"""Fixtures for the audit tests: the fixed small world, and helpers to read the chain back."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+
+from omni.audit.models import AuditEvent
+from omni.tenants.models import Role
+from omni.tenants.services import add_member
+from tests.factories import World
+
+
+@pytest.fixture
+def world(db, django_capture_on_commit_callbacks) -> World:
+    world = World()
+    with django_capture_on_commit_callbacks(execute=True):
+        add_member(world.acme, world.owner, Role.OWNER)
+        add_member(world.acme, world.viewer, Role.VIEWER)
+        add_member(world.globex, world.member, Role.MEMBER)
+    return world
+
+
+@pytest.fixture
+def run_on_commit(django_capture_on_commit_callbacks):
+    """Inside ``db``'s transaction nothing commits: run the on_commit callbacks (the appends)."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+def events(**filters) -> list[AuditEvent]:
+    """Events matching ``filters`` in seq order (tests read the whole table on purpose)."""
+    return list(AuditEvent.objects.filter(**filters).order_by("seq"))
+
+
+def last_event(**filters) -> AuditEvent:
+    event = AuditEvent.objects.filter(**filters).order_by("-seq").first()
+    assert event is not None, f"no audit event with {filters}"
+    return event
+
+
+def verify(*args: str) -> tuple[int, str]:
+    """Run ``verify_audit``; return (exit status, output)."""
+    out = io.StringIO()
+    try:
+        call_command("verify_audit", *args, stdout=out)
+    except SystemExit as exc:
+        return int(exc.code), out.getvalue()
+    return 0, out.getvalue()
