@@ -52,6 +52,10 @@ MAX_PAGES = 50
 
 
 class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
+    # The MCP server operations go to: None is the gateway's own (what the organization's clients
+    # get). A subclass may name another server object (tests do, for a server that reports progress).
+    mcp_server: Any = None
+
     async def connect(self) -> None:
         self.tasks: set[asyncio.Task] = set()
         user = self.scope.get("user")
@@ -71,6 +75,19 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         for task in getattr(self, "tasks", ()):
             task.cancel()
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        if text_data is None:
+            await self._invalid(None, ["Send JSON text frames."])
+            return
+        try:
+            content = await self.decode_json(text_data)
+        except ValueError:
+            await self._invalid(None, ["Not valid JSON."])
+            return
+        await self.receive_json(content, **kwargs)
 
     async def _context(self) -> OrgContext | None:
         """The sender's current context (re-resolved for every message); closes when it is gone."""
@@ -157,6 +174,7 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
                 source=TestRun.Source.PLAYGROUND,
                 protocol=protocol,
                 on_event=forward,
+                server=self.mcp_server,
             )
             await self.send_json({**final, "id": message_id, "run_id": str(run.public_id)})
         except Exception:
@@ -171,7 +189,8 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
             items: list[Any] = []
             cursor = None
             for _ in range(MAX_PAGES):
-                result = await run_operation(ctx, operation, {"cursor": cursor} if cursor else {})
+                params = {"cursor": cursor} if cursor else {}
+                result = await run_operation(ctx, operation, params, server=self.mcp_server)
                 if result.response is None:
                     answer["errors"][key] = result.error_text
                     break

@@ -87,9 +87,13 @@ async def arun_and_record(
     source: str,
     protocol: str | None = None,
     on_event: EventSink | None = None,
+    server: Any = None,
 ) -> tuple[TestRun, RunResult]:
-    """Run a validated, authorised operation and store it; returns the stored run and the result."""
-    result = await run_operation(ctx, operation, params, protocol=protocol, on_event=on_event)
+    """Run a validated, authorised operation and store it; returns the stored run and the result.
+
+    ``server`` is the MCP server to talk to: the gateway's (None, always in production).
+    """
+    result = await run_operation(ctx, operation, params, protocol=protocol, on_event=on_event, server=server)
     run = await arecord_run(ctx, result, user=user, source=source)
     return run, result
 
