@@ -16,6 +16,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("omni.tenants.urls")),
     path("", include("omni.registry.urls")),
+    path("", include("omni.audit.urls")),
     path("", include("omni.playground.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -275,3 +275,27 @@ async def arecord(
 
 def _build_and_append(action: str, **parts: Any) -> None:
     append(build_event(action, **parts))
+
+
+def set_tool_argument_recording(org: Any, enabled: bool, *, actor: Any = None, request: Any = None) -> bool:
+    """Turn the recording of ``tools/call`` arguments on or off for ``org``; returns whether it
+    changed. Recorded as ``org.settings_change`` (after commit)."""
+    with transaction.atomic():
+        locked = type(org).objects.select_for_update().get(pk=org.pk)
+        settings = dict(locked.settings or {})
+        before = settings.get(ARGUMENTS_SETTING) is True
+        if before == enabled:
+            return False
+        settings[ARGUMENTS_SETTING] = enabled
+        locked.settings = settings
+        locked.save(update_fields=["settings"])
+        org.settings = settings
+        record(
+            "org.settings_change",
+            organization=org,
+            actor=actor,
+            target=org,
+            request=request,
+            data={"setting": ARGUMENTS_SETTING, "before": before, "after": enabled},
+        )
+    return True

@@ -48,3 +48,14 @@ def verify(*args: str) -> tuple[int, str]:
     except SystemExit as exc:
         return int(exc.code), out.getvalue()
     return 0, out.getvalue()
+
+
+@pytest.fixture(autouse=True)
+async def _close_orm_thread_connections():
+    """Close the connection the async ORM opened in asgiref's worker thread, so PostgreSQL can
+    drop the test database at the end."""
+    yield
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    await sync_to_async(connections.close_all)()
