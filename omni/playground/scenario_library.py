@@ -33,6 +33,11 @@ class ScenarioEntry:
     variables: dict
     error: str = ""
 
+    @property
+    def ident(self) -> str:
+        """The part after the kind: the shipped name or the uploaded scenario's uuid."""
+        return self.key.partition(":")[2]
+
 
 def shipped_files() -> dict[str, Path]:
     """Shipped scenario name (file stem) -> file, sorted by name."""
@@ -83,10 +88,12 @@ def load_entry(ctx: OrgContext, key: str) -> tuple[Scenario, str]:
     raise ScenarioError([f"no scenario {key!r} in this organization"], key)
 
 
-def _uuid_or_none(text: str) -> str | None:
+def _uuid_or_none(value: str | uuid.UUID) -> str | None:
+    if isinstance(value, uuid.UUID):
+        return str(value)
     try:
-        return str(uuid.UUID(text))
-    except ValueError:
+        return str(uuid.UUID(value))
+    except (ValueError, TypeError, AttributeError):
         return None
 
 
@@ -113,7 +120,7 @@ def save_uploaded(ctx: OrgContext, text: str, *, user: AbstractBaseUser | None) 
     return uploaded
 
 
-def delete_uploaded(ctx: OrgContext, public_id: str) -> bool:
+def delete_uploaded(ctx: OrgContext, public_id: str | uuid.UUID) -> bool:
     deleted, _ = UploadedScenario.objects.for_org(ctx).filter(public_id=_uuid_or_none(public_id)).delete()
     return bool(deleted)
 
@@ -122,8 +129,19 @@ def recent_runs(ctx: OrgContext, limit: int = 20) -> list[ScenarioRun]:
     return list(ScenarioRun.objects.for_org(ctx).order_by("-started_at", "-id")[:limit])
 
 
-def get_scenario_run(ctx: OrgContext, public_id: str) -> ScenarioRun | None:
+def get_scenario_run(ctx: OrgContext, public_id: str | uuid.UUID) -> ScenarioRun | None:
     ident = _uuid_or_none(public_id)
     if ident is None:
         return None
     return ScenarioRun.objects.for_org(ctx).filter(public_id=ident).first()
+
+
+def previous_run(ctx: OrgContext, run: ScenarioRun) -> ScenarioRun | None:
+    """The organization's run of the same scenario just before ``run`` (to compare step by step)."""
+    return (
+        ScenarioRun.objects.for_org(ctx)
+        .filter(name=run.name, started_at__lt=run.started_at)
+        .exclude(pk=run.pk)
+        .order_by("-started_at", "-id")
+        .first()
+    )

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from omni.playground import views
+from omni.playground import scenario_urls, views
 
 app_name = "playground"
 
@@ -16,4 +16,5 @@ urlpatterns = [
     path(f"{ORG}/history/<uuid:run_id>/rerun/", views.run_rerun, name="rerun"),
     path(f"{ORG}/analytics/", views.analytics, name="analytics"),
     path("api/", include("omni.playground.api.urls")),
+    *scenario_urls.urlpatterns,  # /o/<slug>/scenarios/… and /api/test/scenarios
 ]
