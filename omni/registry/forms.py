@@ -111,6 +111,13 @@ class ServerForm(RegistryForm):
         "leave empty to keep the current one.",
     )
     clear_credential = forms.BooleanField(label="Remove the stored credential", required=False)
+    url = forms.URLField(
+        label="URL",
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        help_text="Streamable HTTP or SSE endpoint, e.g. https://mcp.example.com/mcp.",
+    )
 
     class Meta:
         model = ServerConnection
@@ -131,7 +138,6 @@ class ServerForm(RegistryForm):
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
         help_texts = {
             "name": "Lowercase; becomes the tool namespace: <name>__<tool>.",
-            "url": "Streamable HTTP or SSE endpoint, e.g. https://mcp.example.com/mcp.",
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

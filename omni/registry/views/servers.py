@@ -15,6 +15,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_POST
 
+from omni.gateway import downstream
 from omni.gateway.downstream import DownstreamError, Target, describe
 from omni.registry.forms import ServerForm
 from omni.registry.models import CredentialUnreadable, ServerConnection
@@ -43,6 +44,9 @@ def probe(server: ServerConnection) -> dict[str, Any]:
     """Connect to ``server`` and list everything it offers (every tool, ignoring the allowlist,
     so the allowlist can be chosen from them). ``{"ok": False, "error": ...}`` when it fails."""
     started = time.monotonic()
+    # A test probes afresh. Also works around downstream's per-URL era cache: a client opened with a
+    # cached modern version adopts empty capabilities (no server/discover) and would list no tools.
+    downstream._url_modes.pop(server.url, None)
     try:
         target = dataclasses.replace(Target.from_connection(server), allowlist=frozenset())
         listing = async_to_sync(describe)(target)
