@@ -1,4 +1,5 @@
-"""factory-boy factories for the tenancy and registry models.
+"""factory-boy factories for every model: tenancy, registry, the built-in servers' data, the
+playground (test runs, scenario runs, uploaded scenarios) and the audit log.
 
 ``ApiKeyFactory`` goes through ``create_api_key``; the raw key is on the instance as ``raw_key``
 (``ApiKeyFactory.create_with_raw()`` returns both).
@@ -7,12 +8,19 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 
+from mcp_servers.models import Dataset, Note
+from omni.audit.models import AuditEvent
+from omni.audit.services import append, build_event
+from omni.playground.models import ScenarioRun, TestRun, UploadedScenario
 from omni.registry.models import Prompt, Resource, ResourceTemplate, ServerConnection
+from omni.registry.pins import ToolPin
 from omni.tenants.models import ApiKey, Membership, Organization, Role
 from omni.tenants.services import create_api_key
 
@@ -152,3 +160,131 @@ class World:
         MembershipFactory(user=self.owner, organization=self.acme, role=Role.OWNER)
         MembershipFactory(user=self.viewer, organization=self.acme, role=Role.VIEWER)
         MembershipFactory(user=self.member, organization=self.globex, role=Role.MEMBER)
+
+
+# --------------------------------------------------------------------------- the built-in servers' data
+class NoteFactory(factory.django.DjangoModelFactory):
+    """A knowledge-server note; ``org_slug`` is the organization's slug (no foreign key)."""
+
+    class Meta:
+        model = Note
+
+    org_slug = factory.Sequence(lambda n: f"org{n}")
+    title = factory.Sequence(lambda n: f"Note {n}")
+    body = factory.Faker("paragraph")
+    tags = factory.LazyFunction(lambda: ["tests"])
+
+
+class DatasetFactory(factory.django.DjangoModelFactory):
+    """An analytics-server dataset: two number columns and a string column, three rows."""
+
+    class Meta:
+        model = Dataset
+        django_get_or_create = ("org_slug", "name")
+
+    org_slug = factory.Sequence(lambda n: f"org{n}")
+    name = factory.Sequence(lambda n: f"dataset-{n}")
+    columns = factory.LazyFunction(
+        lambda: [
+            {"name": "region", "type": "string"},
+            {"name": "units", "type": "number"},
+            {"name": "revenue", "type": "number"},
+        ]
+    )
+    rows = factory.LazyFunction(lambda: [["north", 10, 100], ["south", 5, 40], ["east", 8, 70]])
+
+
+# --------------------------------------------------------------------------- registry: tool pins
+class ToolPinFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ToolPin
+
+    connection = factory.SubFactory(ServerConnectionFactory)
+    tool_name = factory.Sequence(lambda n: f"tool_{n}")
+    approved_definition = factory.LazyAttribute(
+        lambda p: {"name": p.tool_name, "inputSchema": {"type": "object"}}
+    )
+    approved_hash = factory.LazyAttribute(
+        lambda p: hashlib.sha256(json.dumps(p.approved_definition, sort_keys=True).encode()).hexdigest()
+    )
+
+
+# --------------------------------------------------------------------------- playground
+class ScenarioRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ScenarioRun
+
+    organization = factory.SubFactory(OrganizationFactory)
+    username = "tests"
+    trigger = ScenarioRun.Trigger.CLI
+    name = "tests_scenario"
+    origin = "inline"
+    text = "name: tests_scenario\nsteps:\n  - {name: ping, operation: ping}\n"
+    status = ScenarioRun.Status.PASSED
+    total_steps = 1
+    passed_steps = 1
+
+
+class TestRunFactory(factory.django.DjangoModelFactory):
+    """A stored tools/call of utilities__calculate that answered 14."""
+
+    class Meta:
+        model = TestRun
+
+    organization = factory.SubFactory(OrganizationFactory)
+    username = "tests"
+    source = TestRun.Source.PLAYGROUND
+    operation = "tools/call"
+    target = "utilities__calculate"
+    request = factory.LazyFunction(
+        lambda: {
+            "jsonrpc": "2.0",
+            "method": "tools/call",
+            "params": {"name": "utilities__calculate", "arguments": {"expression": "2*(3+4)"}},
+            "protocol": "2026-07-28",
+        }
+    )
+    response = factory.LazyFunction(
+        lambda: {
+            "content": [{"type": "text", "text": '{"expression": "2*(3+4)", "result": 14}'}],
+            "structuredContent": {"expression": "2*(3+4)", "result": 14},
+            "isError": False,
+        }
+    )
+    outcome = TestRun.Outcome.OK
+    duration_ms = 3.5
+
+
+TestRunFactory.__test__ = False  # not a pytest test class despite its name
+
+
+class UploadedScenarioFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UploadedScenario
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"uploaded_{n}")
+    description = "An uploaded scenario for tests."
+    text = factory.LazyAttribute(
+        lambda s: f"name: {s.name}\ndescription: {s.description}\nsteps:\n  - {{name: t, operation: ping}}\n"
+    )
+
+
+# --------------------------------------------------------------------------- audit
+class AuditEventFactory(factory.Factory):
+    """An event appended to the hash chain through the audit service (the table is append-only)."""
+
+    class Meta:
+        model = AuditEvent
+
+    action = "tests.event"
+    organization = factory.SubFactory(OrganizationFactory)
+    data = factory.LazyFunction(dict)
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs) -> AuditEvent:
+        return append(build_event(kwargs.pop("action"), **kwargs))
+
+    @classmethod
+    def _build(cls, model_class, *args, **kwargs):
+        raise TypeError("audit events are only ever appended: use AuditEventFactory.create()")
