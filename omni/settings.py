@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -129,6 +130,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",
+    "django_ratelimit",
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -137,6 +141,8 @@ INSTALLED_APPS = [
     "omni.tenants",
     "omni.registry",
     "omni.gateway",
+    "omni.tenants.auth",
+    "omni.security",
     "omni.audit",
     "mcp_servers",
     "omni.playground",
@@ -144,6 +150,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "omni.security.middleware.SecurityHeadersMiddleware",
     # Static files from the web process itself (daphne serves no /static/): no separate web server
     # needed for the embedded default; behind a CDN or nginx in production if preferred.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -155,6 +162,7 @@ MIDDLEWARE = [
     "omni.audit.context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "omni.security.middleware.RateLimitMiddleware",
 ]
 
 ROOT_URLCONF = "omni.urls"
@@ -229,6 +237,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "/login/"
+# LockoutBackend first: it refuses locked-out log-ins before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "omni.tenants.auth.backends.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
 LANGUAGE_CODE = "en-us"
@@ -248,8 +261,11 @@ REST_FRAMEWORK = {
     # Token first: an unauthenticated API request gets 401 with WWW-Authenticate (append JWT here).
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
+        "omni.tenants.auth.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    # The default rate limits per user (after authentication) of every DRF view: omni/security.
+    "DEFAULT_THROTTLE_CLASSES": ["omni.security.throttling.RateLimitThrottle"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -267,6 +283,72 @@ SPECTACULAR_SETTINGS = {
 # request or event list stored with a run (larger ones are stored as a truncated preview).
 PLAYGROUND_TIMEOUT = env_float("PLAYGROUND_TIMEOUT", 60.0, minimum=1.0)
 PLAYGROUND_MAX_STORED_BYTES = env_int("PLAYGROUND_MAX_STORED_BYTES", 1024 * 1024, minimum=1024)
+
+# --------------------------------------------------------------------------- security (docs/security.md)
+# Log-in lockout (omni/tenants/auth/lockout.py): this many failed log-ins for one username, or from
+# one IP, within the window lock that username or IP for LOGIN_LOCKOUT_MINUTES.
+LOGIN_LOCKOUT_FAILURES = env_int("LOGIN_LOCKOUT_FAILURES", 5, minimum=1)
+LOGIN_LOCKOUT_IP_FAILURES = env_int("LOGIN_LOCKOUT_IP_FAILURES", 20, minimum=1)
+LOGIN_LOCKOUT_WINDOW_SECONDS = env_int("LOGIN_LOCKOUT_WINDOW_SECONDS", 15 * 60, minimum=1)
+LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+
+# JWT for the REST API (/api/auth/, omni/tenants/auth): short-lived access tokens, refresh tokens
+# rotated on every use (the old one is blacklisted); a password change revokes every token.
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 5, minimum=1)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(hours=env_int("JWT_REFRESH_HOURS", 24, minimum=1)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "CHECK_REVOKE_TOKEN": True,
+    "UPDATE_LAST_LOGIN": True,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "TOKEN_OBTAIN_SERIALIZER": "omni.tenants.auth.serializers.TokenObtainSerializer",
+    "TOKEN_REFRESH_SERIALIZER": "omni.tenants.auth.serializers.RefreshSerializer",
+}
+
+# Rate limits (omni/security/ratelimit.py), requests per minute. An organization overrides any of
+# them in Organization.settings["rate_limits"]. Counters live in the cache: in Redis with REDIS_URL
+# (shared by every process), else in each process's memory.
+RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_IP_META_KEY = "omni.security.ratelimit.client_ip"
+# Behind N reverse proxies that append to X-Forwarded-For, the client is the N-th address from the end.
+RATELIMIT_TRUSTED_PROXY_HOPS = env_int("RATELIMIT_TRUSTED_PROXY_HOPS", 0, minimum=0)
+RATELIMIT_DEFAULTS = {
+    "ui_per_minute": env_int("RATELIMIT_UI_PER_MINUTE", 120, minimum=1),
+    "api_per_minute": env_int("RATELIMIT_API_PER_MINUTE", 60, minimum=1),
+    "anon_per_minute": env_int("RATELIMIT_ANON_PER_MINUTE", 60, minimum=1),
+    "login_per_minute": env_int("RATELIMIT_LOGIN_PER_MINUTE", 10, minimum=1),
+    "mcp_per_key_per_minute": env_int("RATELIMIT_MCP_PER_KEY_PER_MINUTE", 600, minimum=1),
+    "mcp_per_org_per_minute": env_int("RATELIMIT_MCP_PER_ORG_PER_MINUTE", 3000, minimum=1),
+}
+RATELIMIT_EXEMPT_PATHS = env_list("RATELIMIT_EXEMPT_PATHS", ["/healthz", "/readyz", "/static/"])
+RATELIMIT_LOGIN_VIEWS = ["tenants:login", "admin:login"]
+# django-ratelimit's checks know neither Django's own RedisCache (atomic and shared: W001) nor
+# accept LocMem (the embedded default without Redis: counters per process, E003).
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"] + ([] if REDIS_URL else ["django_ratelimit.E003"])
+
+# Response headers (omni/security/middleware.py and Django's SecurityMiddleware). HSTS is sent only
+# over TLS; behind a TLS-terminating proxy set SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https.
+OMNI_CSP = env_str("OMNI_CSP")  # unset: the strict default of omni/security/middleware.py
+OMNI_CSP_REPORT_ONLY = env_bool("OMNI_CSP_REPORT_ONLY", False)
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # load balancers probe over plain HTTP
+_proxy_ssl_header = env_list("SECURE_PROXY_SSL_HEADER", [])
+if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
+    raise ImproperlyConfigured(
+        "SECURE_PROXY_SSL_HEADER must be 'HEADER,value', e.g. HTTP_X_FORWARDED_PROTO,https"
+    )
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if _proxy_ssl_header else None
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
 
 # --------------------------------------------------------------------------- the gateway
 # Public base URL printed for clients (make run prints it); the gateway itself never needs it.

@@ -14,6 +14,8 @@ def healthz(request):
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/auth/", include("omni.tenants.auth.urls")),
+    path("", include("omni.registry.access_urls")),
     path("", include("omni.tenants.urls")),
     path("", include("omni.registry.urls")),
     path("", include("omni.audit.urls")),

@@ -165,6 +165,35 @@ def redis_flush(request, _one_session_per_database):
         client.close()
 
 
+# --------------------------------------------------------------------------- rate limits
+# Every request of the suite comes from 127.0.0.1, so per-IP counters (anonymous requests, log-in
+# attempts, the IP lockout) would be shared by every test and trip at random. The suite runs with
+# generous limits; tests of the limits themselves (tests/security/) set strict ones with the
+# `settings` fixture, or start their own server process with strict `RATELIMIT_*` variables.
+SUITE_RATE_LIMITS = {
+    "RATELIMIT_UI_PER_MINUTE": "100000",
+    "RATELIMIT_API_PER_MINUTE": "100000",
+    "RATELIMIT_ANON_PER_MINUTE": "100000",
+    "RATELIMIT_LOGIN_PER_MINUTE": "100000",
+    "LOGIN_LOCKOUT_IP_FAILURES": "100000",
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _suite_rate_limits():
+    from django.conf import settings
+
+    os.environ.update(SUITE_RATE_LIMITS)  # inherited by the live server processes
+    settings.RATELIMIT_DEFAULTS = {
+        **settings.RATELIMIT_DEFAULTS,
+        "ui_per_minute": 100000,
+        "api_per_minute": 100000,
+        "anon_per_minute": 100000,
+        "login_per_minute": 100000,
+    }
+    settings.LOGIN_LOCKOUT_IP_FAILURES = 100000
+
+
 # --------------------------------------------------------------------------- live servers
 @pytest.fixture(scope="session")
 def live_server_factory(django_db_setup, _one_session_per_database, redis_flush):

@@ -378,3 +378,4 @@ class ServerConnection(RegistryItem):
 
 
 from omni.registry.pins import ToolPin  # noqa: E402,F401  (tool pinning lives in its own module)
+from omni.registry.access_models import AccessRule  # noqa: E402,F401  (access rules: access.py)

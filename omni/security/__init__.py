@@ -1,0 +1,1 @@
+"""Cross-cutting security: response headers, rate limits, input limits (see docs/security.md)."""
