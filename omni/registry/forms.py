@@ -149,6 +149,8 @@ class ServerForm(RegistryForm):
             choices=[("", "—"), *((name, name) for name in builtin)],
             help_text="In-process transport only.",
         )
+        if not self.instance.credential:
+            del self.fields["clear_credential"]  # nothing to remove
         if not getattr(settings, "MCP_ALLOW_ORG_STDIO", False):
             self.fields["transport"].help_text = "stdio servers can only be registered by platform operators."
 

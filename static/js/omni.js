@@ -10,3 +10,20 @@ document.addEventListener("click", function (event) {
     setTimeout(function () { button.textContent = label; }, 1500);
   });
 });
+
+/* The server form: show only the fields of the chosen transport (all are shown without JS). */
+function omniTransportFields(form) {
+  var select = form.querySelector("select[name=transport]");
+  if (!select) return;
+  form.querySelectorAll("[data-for-transport]").forEach(function (group) {
+    var wanted = group.getAttribute("data-for-transport").split(" ");
+    group.hidden = wanted.indexOf(select.value) === -1;
+  });
+}
+document.addEventListener("change", function (event) {
+  var form = event.target.closest("[data-transport-form]");
+  if (form && event.target.name === "transport") omniTransportFields(form);
+});
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("[data-transport-form]").forEach(omniTransportFields);
+});
