@@ -3,13 +3,15 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from omni.tenants.auth.views import LoginView
 from omni.tenants.views import home, keys, members
 
 app_name = "tenants"
 
 urlpatterns = [
     path("", home.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    # Lockout-aware (omni/tenants/auth): a locked username or IP gets 429 and the reason inline.
+    path("login/", LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("o/<slug:slug>/", home.dashboard, name="dashboard"),
     path("o/<slug:slug>/members/", members.member_list, name="members"),

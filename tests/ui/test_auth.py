@@ -82,3 +82,16 @@ def test_switcher_lists_only_the_users_organizations(world, login):
 def test_dashboard_counts(world, login):
     page = login(world.viewer).get(f"/o/{world.acme.slug}/").content.decode()
     assert "Acme" in page and "Members" in page and "/mcp" in page
+
+
+def test_repeated_failures_lock_the_login_page(world, settings):
+    """/login/ is the lockout-aware view: after the failures allowed, even the right password is
+    refused with 429 and the reason next to the form."""
+    settings.LOGIN_LOCKOUT_FAILURES = 2
+    client = Client()
+    for _ in range(2):
+        client.post("/login/", {"username": world.viewer.username, "password": "wrong"})
+    response = client.post("/login/", {"username": world.viewer.username, "password": TEST_PASSWORD})
+    assert response.status_code == 429 and response.has_header("Retry-After")
+    assert 'class="form-errors"' in response.content.decode()
+    assert "_auth_user_id" not in client.session
