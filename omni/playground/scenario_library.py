@@ -34,9 +34,27 @@ class ScenarioEntry:
     error: str = ""
 
     @property
+    def variable_fields(self) -> list[dict[str, object]]:
+        """The variables as form fields: name, default as text, and whether it needs a textarea."""
+        fields = []
+        for name, value in self.variables.items():
+            text = default_text(value)
+            fields.append({"name": name, "text": text, "multiline": "\n" in text})
+        return fields
+
+    @property
     def ident(self) -> str:
         """The part after the kind: the shipped name or the uploaded scenario's uuid."""
         return self.key.partition(":")[2]
+
+
+def default_text(value: object) -> str:
+    """A variable's value as a form shows it (and as ``coerce_variable`` reads it back)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def shipped_files() -> dict[str, Path]:

@@ -78,12 +78,12 @@ def scenario_run(request: HttpRequest, slug: str) -> HttpResponse:
     except ScenarioError:
         raise Http404("No such scenario.") from None
     check_scenario_allowed(ctx, scenario)  # 403 for a role that may not run its operations
-    overrides = {
-        name[len(VAR_PREFIX) :]: value
-        for name, value in request.POST.items()
-        if name.startswith(VAR_PREFIX)
-        and value != _default_text(scenario.variables.get(name[len(VAR_PREFIX) :]))
-    }
+    overrides = {}
+    for field, raw in request.POST.items():
+        if field.startswith(VAR_PREFIX):
+            name, value = field[len(VAR_PREFIX) :], raw.replace("\r\n", "\n")  # browsers send CRLF
+            if name not in scenario.variables or value != library.default_text(scenario.variables[name]):
+                overrides[name] = value  # only what the user changed (an unknown name is an error)
     try:
         report = run_scenario(
             ctx,
@@ -100,14 +100,6 @@ def scenario_run(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect_org(
         request, reverse("playground:scenario_run_detail", args=[ctx.org_slug, report.run_id])
     )
-
-
-def _default_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 @require_POST

@@ -198,3 +198,16 @@ def test_other_organizations_runs_and_scenarios_are_404(world, as_user):
     other_delete = reverse("playground:scenario_delete", args=[world.other.slug, uploaded.public_id])
     assert outsider.post(other_delete).status_code == 404
     assert UploadedScenario.objects.for_org(world.org).count() == 1
+
+
+def test_multi_line_variables_round_trip_through_the_form(world, as_user):
+    member = as_user(world.member)
+    html = member.get(url("scenarios", world)).content.decode()
+    assert '<textarea name="var_code" rows="3" cols="24">def add(a, b):\n    return a - b</textarea>' in html
+    member.post(
+        url("scenario_run", world),
+        {"scenario": "shipped:prompts_and_resources", "var_code": "def add(a, b):\r\n    return a - b"},
+    )
+    run = ScenarioRun.objects.for_org(world.org).get()
+    assert run.status == "passed", run.report
+    assert run.variables["code"] == "def add(a, b):\n    return a - b"
