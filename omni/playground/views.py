@@ -3,6 +3,7 @@ diff of two runs) and analytics. Thin: parse, call services, render."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from django.contrib import messages
@@ -21,7 +22,7 @@ from omni.playground.charts import calls_chart, latency_chart
 from omni.playground.forms import AnalyticsForm, DiffForm, HistoryFilterForm
 from omni.playground.operations import MAX_BATCH, OPERATION_NAMES
 from omni.tenants.permissions import REGISTRY_READ, TOOLS_CALL, can
-from omni.tenants.ui import org_view, render_org
+from omni.tenants.ui import is_htmx, org_view, render_org
 
 PAGE_SIZE = 25
 
@@ -84,7 +85,14 @@ def history(request: HttpRequest, slug: str) -> HttpResponse:
 @org_view(REGISTRY_READ)
 def run_detail(request: HttpRequest, slug: str, run_id: str) -> HttpResponse:
     run = services.get_run(request.org_ctx, run_id)
-    context = {"run": run, "can_rerun": _may_rerun(request, run)}
+    context = {
+        "run": run,
+        "can_rerun": _may_rerun(request, run),
+        "request_json": json.dumps(run.request, indent=2, ensure_ascii=False),
+        "response_json": json.dumps(run.response, indent=2, ensure_ascii=False)
+        if run.response is not None
+        else "",
+    }
     return render_org(request, "playground/run_detail.html", context)
 
 
@@ -111,8 +119,13 @@ def run_rerun(request: HttpRequest, slug: str, run_id: str) -> HttpResponse:
         )
         return redirect("playground:run", slug=ctx.org_slug, run_id=run.public_id)
     messages.success(request, f"Re-ran {run.operation} {run.target}: {new_run.outcome}.")
-    url = reverse("playground:diff", kwargs={"slug": ctx.org_slug})
-    return redirect(f"{url}?a={run.public_id}&b={new_run.public_id}")
+    url = (
+        reverse("playground:diff", kwargs={"slug": ctx.org_slug})
+        + f"?a={run.public_id}&b={new_run.public_id}"
+    )
+    if is_htmx(request):  # the history's re-run buttons: let htmx navigate
+        return HttpResponse(status=204, headers={"HX-Redirect": url})
+    return redirect(url)
 
 
 @require_GET

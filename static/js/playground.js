@@ -1,0 +1,681 @@
+/* The playground page (templates/playground/playground.html): plain JavaScript, no build step.
+ *
+ * Talks to /ws/playground/<slug>/ (omni/playground/consumers.py): asks for the organization's
+ * catalogue, generates a form from each tool's inputSchema, runs operations and shows the
+ * request, progress, log and response events as they arrive. Server data is only ever put into
+ * the page as text (textContent), never as HTML.
+ */
+(function () {
+  "use strict";
+
+  const root = document.getElementById("playground");
+  if (!root) return;
+
+  const $ = (id) => document.getElementById(id);
+  const canCall = root.dataset.canCall === "true";
+  const historyUrl = root.dataset.historyUrl;
+  const state = {
+    ws: null,
+    seq: 0,
+    retry: 1000,
+    tab: "tools",
+    catalogue: { tools: [], prompts: [], resources: [], resourceTemplates: [] },
+    tool: null,
+    toolWidget: null,
+    prompt: null,
+    prefill: readPrefill(),
+  };
+
+  // ------------------------------------------------------------------ DOM helpers
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === undefined || value === null || value === false) continue;
+      if (key === "text") node.textContent = value;
+      else if (key === "class") node.className = value;
+      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else if (key in node && typeof value !== "string") node[key] = value;
+      else node.setAttribute(key, value === true ? "" : value);
+    }
+    for (const child of children.flat()) {
+      if (child === undefined || child === null || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function pretty(value) {
+    return JSON.stringify(value, null, 2);
+  }
+
+  function readPrefill() {
+    const node = document.getElementById("pg-prefill");
+    try {
+      return node ? JSON.parse(node.textContent) : null;
+    } catch (err) {
+      return null;
+    }
+  }
+
+  // ------------------------------------------------------------------ websocket
+  function setStatus(text, kind) {
+    const badge = $("pg-status");
+    badge.textContent = text;
+    badge.className = "badge" + (kind ? " status-" + kind : "");
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(scheme + "://" + location.host + root.dataset.wsPath);
+    state.ws = ws;
+    setStatus("connecting…", "");
+    ws.addEventListener("message", (event) => {
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch (err) {
+        return;
+      }
+      handle(message);
+    });
+    ws.addEventListener("close", (event) => {
+      if (event.code === 4403) {
+        setStatus("not logged in: reload the page", "closed");
+      } else if (event.code === 4404) {
+        setStatus("not a member of this organization", "closed");
+      } else {
+        setStatus("disconnected: retrying…", "closed");
+        setTimeout(connect, state.retry);
+        state.retry = Math.min(state.retry * 2, 15000);
+      }
+    });
+  }
+
+  function send(message) {
+    if (!state.ws || state.ws.readyState !== WebSocket.OPEN) {
+      showLocalError("Not connected to the playground yet.");
+      return null;
+    }
+    state.seq += 1;
+    const id = "m" + state.seq;
+    const protocol = $("pg-protocol").value;
+    const payload = Object.assign({ id: id }, message);
+    if (protocol && payload.type !== "catalogue") payload.protocol = protocol;
+    state.ws.send(JSON.stringify(payload));
+    return id;
+  }
+
+  function run(operation, params) {
+    return send({ type: "run", operation: operation, params: params });
+  }
+
+  function handle(message) {
+    if (message.type === "ready") {
+      state.retry = 1000;
+      setStatus("connected", "open");
+      send({ type: "catalogue" });
+    } else if (message.type === "catalogue") {
+      renderCatalogue(message);
+    } else {
+      showEvent(message);
+    }
+  }
+
+  // ------------------------------------------------------------------ catalogue and lists
+  function renderCatalogue(message) {
+    for (const key of ["tools", "prompts", "resources", "resourceTemplates"]) {
+      state.catalogue[key] = message[key] || [];
+    }
+    const errors = Object.entries(message.errors || {}).map(([key, text]) => key + ": " + text);
+    $("pg-catalogue-errors").textContent = errors.join(" · ");
+    $("pg-count-tools").textContent = state.catalogue.tools.length;
+    $("pg-count-prompts").textContent = state.catalogue.prompts.length;
+    $("pg-count-resources").textContent = state.catalogue.resources.length;
+    renderLists();
+    applyPrefill();
+  }
+
+  function matches(item, needle) {
+    if (!needle) return true;
+    const haystack = [item.name, item.title, item.description, item.uri, item.uriTemplate].join(" ").toLowerCase();
+    return haystack.includes(needle);
+  }
+
+  function listButton(name, description, current, onclick) {
+    return el(
+      "li",
+      {},
+      el(
+        "button",
+        { type: "button", onclick: onclick, "aria-current": current ? "true" : "false" },
+        el("span", { class: "pg-name", text: name }),
+        description ? el("span", { class: "pg-desc", text: description, title: description }) : null
+      )
+    );
+  }
+
+  function renderLists() {
+    const needle = $("pg-filter").value.trim().toLowerCase();
+    const tools = state.catalogue.tools.filter((t) => matches(t, needle));
+    $("pg-list-tools").replaceChildren(
+      ...tools.map((tool) =>
+        listButton(tool.name, tool.description, state.tool && state.tool.name === tool.name, () => selectTool(tool))
+      )
+    );
+    const prompts = state.catalogue.prompts.filter((p) => matches(p, needle));
+    $("pg-list-prompts").replaceChildren(
+      ...prompts.map((prompt) =>
+        listButton(prompt.name, prompt.description, state.prompt && state.prompt.name === prompt.name, () =>
+          selectPrompt(prompt)
+        )
+      )
+    );
+    const resources = state.catalogue.resources.filter((r) => matches(r, needle));
+    $("pg-list-resource-items").replaceChildren(
+      ...resources.map((resource) =>
+        listButton(resource.uri, resource.title || resource.name, false, () => {
+          $("pg-resource-uri").value = resource.uri;
+          run("resources/read", { uri: resource.uri });
+        })
+      )
+    );
+    const templates = state.catalogue.resourceTemplates.filter((t) => matches(t, needle));
+    $("pg-list-templates").replaceChildren(
+      ...templates.map((template) =>
+        listButton(template.uriTemplate, template.title || template.name, false, () => {
+          const input = $("pg-resource-uri");
+          input.value = template.uriTemplate;
+          input.focus();
+          const brace = template.uriTemplate.indexOf("{");
+          if (brace >= 0) input.setSelectionRange(brace, template.uriTemplate.indexOf("}", brace) + 1);
+        })
+      )
+    );
+  }
+
+  function showTab(tab) {
+    state.tab = tab;
+    for (const button of root.querySelectorAll("[data-tab]")) {
+      button.setAttribute("aria-selected", button.dataset.tab === tab ? "true" : "false");
+    }
+    for (const list of root.querySelectorAll("[data-list]")) list.hidden = list.dataset.list !== tab;
+    for (const panel of root.querySelectorAll("[data-panel]")) panel.hidden = panel.dataset.panel !== tab;
+  }
+
+  // ------------------------------------------------------------------ forms from JSON Schema
+  function lookup(rootSchema, ref) {
+    if (typeof ref !== "string" || !ref.startsWith("#/")) return null;
+    let node = rootSchema;
+    for (const part of ref.slice(2).split("/")) {
+      const key = part.replace(/~1/g, "/").replace(/~0/g, "~");
+      if (!node || typeof node !== "object" || !(key in node)) return null;
+      node = node[key];
+    }
+    return node;
+  }
+
+  function normalise(schema, rootSchema) {
+    let s = schema && typeof schema === "object" ? schema : {};
+    for (let guard = 0; s.$ref && guard < 20; guard += 1) {
+      const target = lookup(rootSchema, s.$ref) || {};
+      const rest = Object.assign({}, s);
+      delete rest.$ref;
+      s = Object.assign({}, target, rest);
+    }
+    const alternatives = s.anyOf || s.oneOf;
+    if (Array.isArray(alternatives)) {
+      const real = alternatives.map((a) => normalise(a, rootSchema)).filter((a) => a.type !== "null");
+      if (real.length === 1) {
+        const merged = Object.assign({}, real[0]);
+        for (const key of ["title", "description", "default"]) if (key in s) merged[key] = s[key];
+        merged.nullable = true;
+        return merged;
+      }
+    }
+    if (Array.isArray(s.type)) {
+      const types = s.type.filter((t) => t !== "null");
+      if (types.length === 1) return Object.assign({}, s, { type: types[0], nullable: true });
+    }
+    return s;
+  }
+
+  function kindOf(s) {
+    if (Array.isArray(s.enum)) return "enum";
+    if ("const" in s) return "const";
+    if (s.type === "object" || (!s.type && s.properties)) return s.properties ? "object" : "json";
+    if (["string", "integer", "number", "boolean", "array"].includes(s.type)) return s.type;
+    return "json";
+  }
+
+  const ABSENT = { present: false };
+  let fieldSeq = 0;
+
+  function wrapField(label, s, required, control, kind) {
+    fieldSeq += 1;
+    const id = "pg-f" + fieldSeq;
+    if (control.id === "") control.id = id;
+    return el(
+      "div",
+      { class: "field" },
+      el(
+        "label",
+        { for: control.id },
+        label,
+        required ? el("span", { class: "req", title: "required", text: "*" }) : null,
+        el("span", { class: "type", text: kind === "json" ? "JSON" : kind })
+      ),
+      control,
+      s.description ? el("div", { class: "help", text: s.description }) : null
+    );
+  }
+
+  // A widget is {node, get()}: get() returns {present, value} or {error}.
+  function build(schema, rootSchema, opts) {
+    const s = normalise(schema, rootSchema);
+    const kind = kindOf(s);
+    const label = opts.label || s.title || opts.name || "value";
+    const required = !!opts.required;
+    const initial = opts.value !== undefined ? opts.value : s.default;
+    const where = opts.path || label;
+
+    if (kind === "object") return buildObject(s, rootSchema, opts, label, required, initial);
+    if (kind === "array") return buildArray(s, rootSchema, opts, label, required, initial);
+
+    if (kind === "const") {
+      return { node: el("div", { class: "help", text: label + " = " + JSON.stringify(s.const) }), get: () => ({ present: true, value: s.const }) };
+    }
+    if (kind === "enum") {
+      const select = el("select", { name: opts.name });
+      if (!required) select.append(el("option", { value: "", text: "(not set)" }));
+      s.enum.forEach((value, index) => {
+        select.append(el("option", { value: String(index), text: JSON.stringify(value), selected: initial !== undefined && JSON.stringify(initial) === JSON.stringify(value) }));
+      });
+      return {
+        node: wrapField(label, s, required, select, "enum"),
+        get: () => (select.value === "" ? ABSENT : { present: true, value: s.enum[Number(select.value)] }),
+      };
+    }
+    if (kind === "boolean") {
+      const select = el(
+        "select",
+        { name: opts.name },
+        required ? null : el("option", { value: "", text: "(not set)" }),
+        el("option", { value: "true", text: "true", selected: initial === true }),
+        el("option", { value: "false", text: "false", selected: initial === false || (required && initial === undefined) })
+      );
+      return {
+        node: wrapField(label, s, required, select, "boolean"),
+        get: () => (select.value === "" ? ABSENT : { present: true, value: select.value === "true" }),
+      };
+    }
+    if (kind === "integer" || kind === "number") {
+      const input = el("input", {
+        type: "number",
+        name: opts.name,
+        step: kind === "integer" ? "1" : "any",
+        min: s.minimum,
+        max: s.maximum,
+        value: initial === undefined || initial === null ? "" : String(initial),
+      });
+      return {
+        node: wrapField(label, s, required, input, kind),
+        get: () => {
+          if (input.value === "") return required ? { error: where + ": required" } : ABSENT;
+          const value = Number(input.value);
+          if (Number.isNaN(value)) return { error: where + ": not a number" };
+          if (kind === "integer" && !Number.isInteger(value)) return { error: where + ": not an integer" };
+          return { present: true, value: value };
+        },
+      };
+    }
+    if (kind === "string") {
+      const long = (s.maxLength || 0) > 1000 || /text|body|content|csv|json|code|query/i.test(opts.name || "");
+      const input = long
+        ? el("textarea", { name: opts.name, rows: 4 })
+        : el("input", { type: "text", name: opts.name, placeholder: s.format || s.pattern || "" });
+      input.value = initial === undefined || initial === null ? "" : String(initial);
+      return {
+        node: wrapField(label, s, required, input, s.format ? "string · " + s.format : "string"),
+        get: () => (input.value === "" && !required ? ABSENT : { present: true, value: input.value }),
+      };
+    }
+    // anything else (free-form objects, unions): JSON text
+    const area = el("textarea", { name: opts.name, rows: 3, class: "pg-raw", placeholder: "JSON" });
+    area.value = initial === undefined ? "" : pretty(initial);
+    return {
+      node: wrapField(label, s, required, area, "json"),
+      get: () => {
+        if (area.value.trim() === "") return required ? { error: where + ": required" } : ABSENT;
+        try {
+          return { present: true, value: JSON.parse(area.value) };
+        } catch (err) {
+          return { error: where + ": not valid JSON (" + err.message + ")" };
+        }
+      },
+    };
+  }
+
+  function buildObject(s, rootSchema, opts, label, required, initial) {
+    const requiredNames = new Set(Array.isArray(s.required) ? s.required : []);
+    const values = initial && typeof initial === "object" && !Array.isArray(initial) ? initial : {};
+    const children = Object.entries(s.properties || {}).map(([name, child]) => [
+      name,
+      build(child, rootSchema, {
+        name: name,
+        label: name,
+        required: requiredNames.has(name),
+        value: values[name],
+        path: opts.top ? name : (opts.path || label) + "." + name,
+      }),
+    ]);
+    const container = opts.top
+      ? el("div", { class: "pg-fields" }, children.map(([, w]) => w.node))
+      : el(
+          "fieldset",
+          {},
+          el("legend", {}, label, required ? el("span", { class: "req", text: "*" }) : null),
+          s.description ? el("div", { class: "help", text: s.description }) : null,
+          children.map(([, w]) => w.node)
+        );
+    return {
+      node: container,
+      get: () => {
+        const value = {};
+        for (const [name, widget] of children) {
+          const got = widget.get();
+          if (got.error) return got;
+          if (got.present) value[name] = got.value;
+        }
+        if (!opts.top && !required && Object.keys(value).length === 0) return ABSENT;
+        return { present: true, value: value };
+      },
+    };
+  }
+
+  function buildArray(s, rootSchema, opts, label, required, initial) {
+    const items = [];
+    const list = el("div", { class: "pg-fields" });
+    const where = opts.path || label;
+    function add(value) {
+      const widget = build(s.items || {}, rootSchema, {
+        label: label + " #" + (items.length + 1),
+        required: true,
+        value: value,
+        path: where + "[" + items.length + "]",
+      });
+      const row = el("div", { class: "pg-array-item" }, widget.node);
+      const entry = { widget: widget, row: row };
+      row.append(
+        el("button", {
+          type: "button",
+          class: "btn btn-sm",
+          text: "Remove",
+          onclick: () => {
+            items.splice(items.indexOf(entry), 1);
+            row.remove();
+          },
+        })
+      );
+      items.push(entry);
+      list.append(row);
+    }
+    (Array.isArray(initial) ? initial : []).forEach((value) => add(value));
+    const node = el(
+      "fieldset",
+      {},
+      el("legend", {}, label, required ? el("span", { class: "req", text: "*" }) : null, el("span", { class: "type", text: "array" })),
+      s.description ? el("div", { class: "help", text: s.description }) : null,
+      list,
+      el("div", {}, el("button", { type: "button", class: "btn btn-sm", text: "Add item", onclick: () => add(undefined) }))
+    );
+    return {
+      node: node,
+      get: () => {
+        const value = [];
+        for (const entry of items) {
+          const got = entry.widget.get();
+          if (got.error) return got;
+          value.push(got.present ? got.value : null);
+        }
+        if (!required && value.length === 0) return ABSENT;
+        return { present: true, value: value };
+      },
+    };
+  }
+
+  // ------------------------------------------------------------------ tools
+  function selectTool(tool, values) {
+    state.tool = tool;
+    showTab("tools");
+    $("pg-tool-title").textContent = tool.title || tool.name;
+    $("pg-tool-desc").textContent = tool.description || "";
+    $("pg-tool-schema").textContent = pretty(tool.inputSchema || {});
+    $("pg-tool-form").hidden = false;
+    $("pg-tool-error").textContent = "";
+    renderToolForm(values);
+    renderLists();
+  }
+
+  function renderToolForm(values) {
+    const schema = state.tool.inputSchema || { type: "object" };
+    state.toolWidget = build(schema, schema, { top: true, required: true, value: values });
+    $("pg-tool-fields").replaceChildren(state.toolWidget.node);
+    const raw = $("pg-raw-toggle").checked;
+    $("pg-tool-fields").hidden = raw;
+    $("pg-tool-raw").hidden = !raw;
+    if (raw) {
+      const got = state.toolWidget.get();
+      $("pg-tool-raw").value = pretty(values !== undefined ? values : got.value || {});
+    }
+  }
+
+  function currentArguments(lenient) {
+    if ($("pg-raw-toggle").checked) {
+      const parsed = JSON.parse($("pg-tool-raw").value || "{}");
+      if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error("The arguments must be a JSON object.");
+      return parsed;
+    }
+    const got = state.toolWidget.get();
+    if (got.error) {
+      if (lenient) return {};
+      throw new Error(got.error);
+    }
+    return got.value || {};
+  }
+
+  $("pg-raw-toggle").addEventListener("change", () => {
+    if (!state.tool) return;
+    const toRaw = $("pg-raw-toggle").checked;
+    $("pg-tool-error").textContent = "";
+    if (toRaw) {
+      $("pg-raw-toggle").checked = false;
+      const args = currentArguments(true);
+      $("pg-raw-toggle").checked = true;
+      $("pg-tool-raw").value = pretty(args);
+      $("pg-tool-fields").hidden = true;
+      $("pg-tool-raw").hidden = false;
+    } else {
+      let values;
+      try {
+        values = JSON.parse($("pg-tool-raw").value || "{}");
+      } catch (err) {
+        $("pg-raw-toggle").checked = true;
+        $("pg-tool-error").textContent = "Fix the JSON first: " + err.message;
+        return;
+      }
+      renderToolForm(values);
+    }
+  });
+
+  $("pg-tool-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!state.tool || !canCall) return;
+    let args;
+    try {
+      args = currentArguments(false);
+    } catch (err) {
+      $("pg-tool-error").textContent = err.message;
+      return;
+    }
+    $("pg-tool-error").textContent = "";
+    run("tools/call", { name: state.tool.name, arguments: args });
+  });
+
+  // ------------------------------------------------------------------ prompts, resources, console
+  function selectPrompt(prompt, values) {
+    state.prompt = prompt;
+    showTab("prompts");
+    $("pg-prompt-title").textContent = prompt.title || prompt.name;
+    $("pg-prompt-desc").textContent = prompt.description || "";
+    const given = values || {};
+    const fields = (prompt.arguments || []).map((arg) => {
+      const input = el("input", { type: "text", name: arg.name, "data-required": arg.required ? "true" : "false" });
+      input.value = given[arg.name] || "";
+      return wrapField(arg.name, { description: arg.description }, !!arg.required, input, "string");
+    });
+    $("pg-prompt-fields").replaceChildren(...(fields.length ? fields : [el("p", { class: "muted", text: "This prompt takes no arguments." })]));
+    $("pg-prompt-form").hidden = false;
+    renderLists();
+  }
+
+  $("pg-prompt-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!state.prompt) return;
+    const args = {};
+    for (const input of $("pg-prompt-fields").querySelectorAll("input")) {
+      if (input.value !== "") args[input.name] = input.value;
+    }
+    run("prompts/get", { name: state.prompt.name, arguments: args });
+  });
+
+  $("pg-resource-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const uri = $("pg-resource-uri").value.trim();
+    if (uri) run("resources/read", { uri: uri });
+  });
+
+  $("pg-console-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = $("pg-console-params").value.trim();
+    let params = null;
+    if (text) {
+      try {
+        params = JSON.parse(text);
+      } catch (err) {
+        $("pg-console-error").textContent = "Params are not valid JSON: " + err.message;
+        return;
+      }
+    }
+    $("pg-console-error").textContent = "";
+    run("jsonrpc", { method: $("pg-console-method").value.trim(), params: params });
+  });
+
+  // ------------------------------------------------------------------ events and results
+  function badge(text, kind) {
+    return el("span", { class: "badge" + (kind ? " " + kind : ""), text: text });
+  }
+
+  function details(summary, value) {
+    return el("details", {}, el("summary", { class: "small muted", text: summary }), el("pre", { text: pretty(value) }));
+  }
+
+  function runLink(runId) {
+    return runId ? el("a", { href: historyUrl + runId + "/", text: "stored run", class: "small" }) : null;
+  }
+
+  function showEvent(event) {
+    const at = typeof event.at_ms === "number" ? event.at_ms.toFixed(1) + " ms" : "";
+    const item = el("li", { class: "pg-event pg-event-" + event.type, "data-type": event.type }, el("span", { class: "pg-at", text: at }), " ", badge(event.type));
+    if (event.type === "request") {
+      const params = (event.request && event.request.params) || {};
+      item.append(" ", el("code", { text: event.request.method }), " ", params.name || params.uri || "", " ", el("span", { class: "muted small", text: event.protocol }));
+      item.append(details("request", event.request));
+      $("pg-result").textContent = "Waiting for the answer…";
+      $("pg-result-meta").replaceChildren();
+      $("pg-validation").replaceChildren();
+    } else if (event.type === "progress") {
+      const bar = el("progress", { value: event.progress, max: event.total || undefined });
+      item.append(" ", bar, " ", String(event.progress) + (event.total ? " / " + event.total : ""), " ", event.message || "");
+    } else if (event.type === "log") {
+      item.append(" ", badge(event.level || "info"), " ", event.logger ? event.logger + ": " : "", typeof event.data === "string" ? event.data : JSON.stringify(event.data));
+    } else if (event.type === "response" || event.type === "error") {
+      const outcome = event.outcome || "error";
+      item.append(" ", badge(outcome, "outcome-" + outcome), " ", (event.duration_ms || 0).toFixed(1) + " ms ", runLink(event.run_id));
+      if (event.error) item.append(" ", el("span", { class: "pg-error-text", text: event.error.code + ": " + event.error.message }));
+      item.append(details(event.type, event.response || event.error));
+      showResult(event);
+    } else if (event.type === "invalid") {
+      item.append(" ", el("span", { class: "pg-error-text", text: "Rejected (400): " + JSON.stringify(event.errors) }));
+    } else if (event.type === "denied") {
+      item.append(" ", el("span", { class: "pg-error-text", text: "Forbidden (403): " + event.detail }));
+    }
+    $("pg-events").append(item);
+    $("pg-events-empty").hidden = true;
+    item.scrollIntoView({ block: "nearest" });
+  }
+
+  function showResult(event) {
+    const outcome = event.outcome || "error";
+    $("pg-result-meta").replaceChildren(
+      badge(outcome, "outcome-" + outcome),
+      " " + (event.duration_ms || 0).toFixed(1) + " ms · " + (event.protocol || "") + " ",
+      runLink(event.run_id)
+    );
+    const checks = Object.entries(event.validation || {}).map(([name, check]) => {
+      const label = name === "schema" ? "MCP schema" : name === "output_schema" ? "Tool outputSchema" : name;
+      const verdict = check.valid === true ? badge("valid", "outcome-ok") : check.valid === false ? badge("invalid", "outcome-invalid") : badge("not checked");
+      return el(
+        "li",
+        {},
+        el("strong", { text: label }),
+        " ",
+        verdict,
+        " ",
+        el("span", { class: "muted small", text: check.type || check.reason || "" }),
+        check.errors && check.errors.length ? el("ul", { class: "errorlist" }, check.errors.map((e) => el("li", { text: e }))) : null
+      );
+    });
+    $("pg-validation").replaceChildren(...checks);
+    $("pg-result").textContent = pretty(event.response !== null && event.response !== undefined ? event.response : event.error);
+  }
+
+  function showLocalError(text) {
+    showEvent({ type: "error", outcome: "error", error: { code: 0, message: text } });
+  }
+
+  // ------------------------------------------------------------------ a stored run, reopened
+  function applyPrefill() {
+    const prefill = state.prefill;
+    if (!prefill) return;
+    state.prefill = null;
+    const request = prefill.request || {};
+    const params = request.params || {};
+    if (prefill.operation === "tools/call") {
+      const tool = state.catalogue.tools.find((t) => t.name === params.name);
+      if (tool) return selectTool(tool, params.arguments || {});
+    } else if (prefill.operation === "prompts/get") {
+      const prompt = state.catalogue.prompts.find((p) => p.name === params.name);
+      if (prompt) return selectPrompt(prompt, params.arguments || {});
+    } else if (prefill.operation === "resources/read") {
+      showTab("resources");
+      $("pg-resource-uri").value = params.uri || "";
+      return;
+    }
+    showTab("console");
+    $("pg-console-method").value = request.method || prefill.operation;
+    $("pg-console-params").value = request.params ? pretty(request.params) : "";
+  }
+
+  // ------------------------------------------------------------------ wiring
+  for (const button of root.querySelectorAll("[data-tab]")) {
+    button.addEventListener("click", () => showTab(button.dataset.tab));
+  }
+  $("pg-filter").addEventListener("input", renderLists);
+  $("pg-refresh").addEventListener("click", () => send({ type: "catalogue" }));
+  $("pg-clear").addEventListener("click", () => {
+    $("pg-events").replaceChildren();
+    $("pg-events-empty").hidden = false;
+  });
+  showTab("tools");
+  connect();
+})();
