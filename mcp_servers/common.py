@@ -3,7 +3,8 @@
 The gateway forwards every call with the organization's slug in the request ``_meta`` under
 ``ORG_META_KEY`` (``"io.omni/org"``); ``current_org(ctx)`` reads it back inside a tool. Each server
 package has a ``__main__`` that calls ``run_standalone`` so it can also be served on its own over
-Streamable HTTP (``python -m mcp_servers.knowledge --port 9101``).
+Streamable HTTP (``python -m mcp_servers.knowledge --port 9101``), accepting only requests signed by the
+gateway (``omni.gateway.signing``).
 """
 
 from __future__ import annotations
@@ -86,6 +87,11 @@ def run_standalone(
         choices=["critical", "error", "warning", "info", "debug"],
         help="uvicorn log level (default: warning)",
     )
+    parser.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="accept requests not signed by the gateway (local experiments only; see docs/signing.md)",
+    )
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error(f"--port {args.port} is not a TCP port (1-65535)")
@@ -100,6 +106,12 @@ def run_standalone(
     server = build_server()
     # host= lets the SDK turn on DNS-rebinding protection when listening on a loopback address.
     app = server.streamable_http_app(streamable_http_path="/mcp", host=args.host)
+    if args.no_verify:
+        print("WARNING: --no-verify: unsigned requests are accepted", flush=True)
+    else:
+        from omni.gateway.signing import SignatureRequired
+
+        app = SignatureRequired(app)  # only requests signed by the gateway (X-Omni-Signature)
     print(f"{server.name} MCP server on http://{args.host}:{args.port}/mcp", flush=True)
     uvicorn.run(
         _close_old_db_connections_app(app),

@@ -157,6 +157,12 @@ def main() -> None:
         wait_http(f"http://127.0.0.1:{gateway_port}/healthz")
         wait_http(f"http://127.0.0.1:{server_port}/mcp")
         memory_before = (rss_mib(gateway.pid), rss_mib(server.pid))
+        # The direct client signs like the gateway (the server accepts only signed requests), with
+        # the keys of the scratch installation: set Django up on the same environment.
+        os.environ.update(env)
+        import django
+
+        django.setup()
         results = asyncio.run(scenarios(args, gateway_url, direct_url, key))
         memory_after = (rss_mib(gateway.pid), rss_mib(server.pid))
     finally:
@@ -191,8 +197,11 @@ async def scenarios(args, gateway_url: str, direct_url: str, key: str) -> list[d
     from mcp.client.streamable_http import streamable_http_client
 
     @contextlib.asynccontextmanager
-    async def client_for(url: str, headers: dict[str, str]):
-        async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
+    async def client_for(url: str, headers: dict[str, str], signed: bool = False):
+        from omni.gateway.signing import GatewaySigner
+
+        auth = GatewaySigner() if signed else None
+        async with httpx2.AsyncClient(headers=headers, timeout=60, auth=auth) as http:
             async with Client(
                 streamable_http_client(url, http_client=http), mode=args.mode, cache=None
             ) as client:
@@ -217,10 +226,10 @@ async def scenarios(args, gateway_url: str, direct_url: str, key: str) -> list[d
 
     n, m = args.clients, args.requests
     return [
-        await run_load("direct   tools/list", lambda: client_for(direct_url, {}), direct_list, n, m),
+        await run_load("direct   tools/list", lambda: client_for(direct_url, {}, True), direct_list, n, m),
         await run_load("gateway  tools/list", lambda: client_for(gateway_url, auth), gw_list, n, m),
         await run_load(
-            "direct   tools/call calculate", lambda: client_for(direct_url, {}), direct_call, n, m
+            "direct   tools/call calculate", lambda: client_for(direct_url, {}, True), direct_call, n, m
         ),
         await run_load(
             "gateway  tools/call utilities__calculate", lambda: client_for(gateway_url, auth), gw_call, n, m

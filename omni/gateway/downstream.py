@@ -28,6 +28,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from omni.gateway.signing import GatewaySigner
+
 logger = logging.getLogger(__name__)
 
 ORG_META_KEY = "io.omni/org"
@@ -140,7 +142,8 @@ async def open_client(target: Target) -> AsyncIterator[Client]:
     if target.transport == "streamable_http":
         mode = _url_modes.get(target.url, "auto")
         timeout = httpx2.Timeout(target.timeout, read=target.timeout)
-        async with httpx2.AsyncClient(headers=_headers(target), timeout=timeout) as http:
+        auth = GatewaySigner()  # every request signed (X-Omni-Signature, docs/signing.md)
+        async with httpx2.AsyncClient(headers=_headers(target), timeout=timeout, auth=auth) as http:
             transport = streamable_http_client(target.url, http_client=http)
             async with Client(transport, mode=mode, cache=None, message_handler=on_change) as client:
                 _url_modes[target.url] = (
@@ -151,7 +154,9 @@ async def open_client(target: Target) -> AsyncIterator[Client]:
                 yield client
         return
     if target.transport == "sse":
-        transport = sse_client(target.url, headers=_headers(target), timeout=target.timeout)
+        transport = sse_client(
+            target.url, headers=_headers(target), timeout=target.timeout, auth=GatewaySigner()
+        )
         async with Client(transport, mode="legacy", cache=None, message_handler=on_change) as client:
             yield client
         return
