@@ -19,6 +19,7 @@ from mcp_servers.models import Dataset, Note
 from omni.audit.models import AuditEvent
 from omni.audit.services import append, build_event
 from omni.playground.models import ScenarioRun, TestRun, UploadedScenario
+from omni.registry.access_models import AccessRule
 from omni.registry.models import Prompt, Resource, ResourceTemplate, ServerConnection
 from omni.registry.pins import ToolPin
 from omni.tenants.models import ApiKey, Membership, Organization, Role
@@ -207,6 +208,21 @@ class ToolPinFactory(factory.django.DjangoModelFactory):
     approved_hash = factory.LazyAttribute(
         lambda p: hashlib.sha256(json.dumps(p.approved_definition, sort_keys=True).encode()).hexdigest()
     )
+
+
+# --------------------------------------------------------------------------- registry: access rules
+class AccessRuleFactory(factory.django.DjangoModelFactory):
+    """Deny the member role the tools matching ``pattern``."""
+
+    class Meta:
+        model = AccessRule
+
+    organization = factory.SubFactory(OrganizationFactory)
+    subject_type = AccessRule.SubjectType.ROLE
+    role = Role.MEMBER
+    kind = AccessRule.Kind.TOOL
+    pattern = factory.Sequence(lambda n: f"utilities__tool_{n}")
+    effect = AccessRule.Effect.DENY
 
 
 # --------------------------------------------------------------------------- playground
