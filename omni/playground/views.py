@@ -61,7 +61,7 @@ def history(request: HttpRequest, slug: str) -> HttpResponse:
         runs = services.filter_runs(ctx, form.filters())
     elif not form.is_bound:
         runs = services.filter_runs(ctx, services.RunFilters())
-    page = Paginator(runs.select_related(None), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(runs, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     context = {
@@ -117,13 +117,15 @@ def run_rerun(request: HttpRequest, slug: str, run_id: str) -> HttpResponse:
         messages.error(
             request, "This run's stored request cannot be replayed (it was truncated or is invalid)."
         )
-        return redirect("playground:run", slug=ctx.org_slug, run_id=run.public_id)
+        return _go(request, reverse("playground:run", kwargs={"slug": ctx.org_slug, "run_id": run.public_id}))
     messages.success(request, f"Re-ran {run.operation} {run.target}: {new_run.outcome}.")
-    url = (
-        reverse("playground:diff", kwargs={"slug": ctx.org_slug})
-        + f"?a={run.public_id}&b={new_run.public_id}"
-    )
-    if is_htmx(request):  # the history's re-run buttons: let htmx navigate
+    url = reverse("playground:diff", kwargs={"slug": ctx.org_slug})
+    return _go(request, f"{url}?a={run.public_id}&b={new_run.public_id}")
+
+
+def _go(request: HttpRequest, url: str) -> HttpResponse:
+    """Redirect; for htmx (the history's re-run buttons) let htmx navigate instead."""
+    if is_htmx(request):
         return HttpResponse(status=204, headers={"HX-Redirect": url})
     return redirect(url)
 

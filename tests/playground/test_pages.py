@@ -263,3 +263,13 @@ def test_analytics_page(client, lab):
     assert "last 7d" in week and "utilities__calculate</code>" not in week
     bad = client.get(f"/o/{lab.slug}/analytics/?window=forever")
     assert bad.status_code == 200 and 'value="24h" selected' in bad.content.decode()
+
+
+def test_history_and_analytics_query_budgets(client, lab, django_assert_max_num_queries):
+    for i in range(40):
+        make_run(lab.acme.org, target=f"tool-{i % 7}", username=f"user-{i % 3}")
+    _login(client, lab.owner)
+    with django_assert_max_num_queries(12):  # session, user, membership, runs, count, users: no N+1
+        assert client.get(f"/o/{lab.slug}/history/").status_code == 200
+    with django_assert_max_num_queries(12):
+        assert client.get(f"/o/{lab.slug}/analytics/").status_code == 200
