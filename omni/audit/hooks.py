@@ -25,6 +25,7 @@ REDACTED = "<redacted>"
 def snapshot(instance: models.Model) -> dict[str, Any]:
     """The editable fields of a registry row as JSON-friendly values, secrets redacted."""
     values = model_to_dict(instance)
+    values.pop("id", None)  # the internal pk: the event's target_id is the public uuid
     for name in SECRET_FIELDS & set(values):
         values[name] = REDACTED if values[name] else ""
     for name, value in list(values.items()):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from typing import Protocol
 
 PREFIX = "omni:sig:nonce:"
@@ -41,16 +42,16 @@ class MemoryNonceStore:
 class RedisNonceStore:
     def __init__(self, url: str) -> None:
         self.url = url
-        self._clients: dict[int, object] = {}
+        self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def _client(self):  # one client per event loop (redis.asyncio clients are loop-bound)
         import redis.asyncio as aioredis
 
-        loop_id = id(asyncio.get_running_loop())
-        client = self._clients.get(loop_id)
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
         if client is None:
             client = aioredis.Redis.from_url(self.url)
-            self._clients[loop_id] = client
+            self._clients[loop] = client
         return client
 
     async def claim(self, nonce: str, ttl: int) -> bool:

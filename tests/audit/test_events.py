@@ -128,7 +128,7 @@ def test_registry_create_update_delete_with_before_and_after(world, run_on_commi
         prompt.delete()
     created = last_event(action="registry.create", target_id=str(prompt.uuid))
     assert created.data["kind"] == "prompt" and created.data["after"]["description"] == "v1"
-    assert created.data["after"]["organization"] == world.acme.slug
+    assert created.data["after"]["organization"] == world.acme.slug and "id" not in created.data["after"]
     assert created.target_type == "registry.prompt" and created.actor_name == world.owner.username
     updates = events(action="registry.update", target_id=str(prompt.uuid))
     assert len(updates) == 1
