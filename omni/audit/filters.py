@@ -9,13 +9,17 @@ from django import forms
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+# data["outcome"] values: logins ("ok", "failed"), tool calls ("ok", "tool_error", "timeout",
+# "server_error", "error") and anything else that reports one.
 OUTCOMES = [
     ("", "any outcome"),
     ("ok", "ok"),
+    ("tool_error", "tool error"),
+    ("timeout", "timeout"),
+    ("server_error", "server error"),
     ("error", "error"),
     ("failed", "failed"),
     ("denied", "denied"),
-    ("invalid", "invalid"),
 ]
 MAX_RANGE_DAYS = 3660
 
