@@ -7,4 +7,4 @@ class TenantsAuthConfig(AppConfig):
     verbose_name = "Authentication"
 
     def ready(self) -> None:
-        from omni.tenants.auth import signals  # noqa: F401 (connects the login signal receivers)
+        from omni.tenants.auth import schema, signals  # noqa: F401 (signal receivers, OpenAPI scheme)
