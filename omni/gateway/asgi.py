@@ -20,7 +20,10 @@ from django.http.request import split_domain_port, validate_host
 from omni.gateway import sse, streamable
 from omni.gateway.auth import authenticate
 from omni.gateway.http import header, json_error
+from omni.gateway.recording import record_later
 from omni.gateway.server import current_context
+from omni.security.ratelimit import WINDOW_SECONDS, ahit, limit_for
+from omni.tenants.context import OrgContext
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +36,7 @@ MCP_PATHS = {
     "/messages/": "messages",
 }
 UNAUTHORIZED = -32001
+RATE_LIMITED = -32013
 
 
 class BodyTooLarge(Exception):
@@ -97,6 +101,19 @@ def _with_cors(send: Any, origin: str) -> Any:
     return send_with_cors
 
 
+async def _rate_limited(ctx: OrgContext) -> tuple[int, str] | None:
+    """Count the request against its API key's and its organization's per-minute limits (shared
+    by every process through Redis). Returns (retry after seconds, limit name) when over."""
+    for key, name in (
+        (f"mcp:key:{ctx.credential_id}", "mcp_per_key_per_minute"),
+        (f"mcp:org:{ctx.org_id}", "mcp_per_org_per_minute"),
+    ):
+        allowed, retry_after = await ahit(key, limit_for(ctx.organization, name), WINDOW_SECONDS)
+        if not allowed:
+            return max(retry_after, 1), name
+    return None
+
+
 def _bearer(scope: dict) -> str | None:
     value = header(scope, "authorization")
     if value and value[:7].lower() == "bearer ":
@@ -139,6 +156,20 @@ async def gateway_app(scope: dict, receive: Any, send: Any, kind: str) -> None:
             "Unauthorized: the API key is invalid, expired or revoked",
             code=UNAUTHORIZED,
             headers={"www-authenticate": 'Bearer realm="omni-mcp", error="invalid_token"'},
+        )
+        return
+
+    limited = await _rate_limited(ctx)
+    if limited is not None:
+        retry_after, which = limited
+        record_later("ratelimit.hit", ctx=ctx, data={"limit": which, "path": scope["path"]})
+        await json_error(
+            send,
+            429,
+            f"Too Many Requests: the {which.replace('_', ' ')} limit is reached; retry after {retry_after}s",
+            code=RATE_LIMITED,
+            data={"retry_after": retry_after, "limit": which},
+            headers={"retry-after": str(retry_after)},
         )
         return
 

@@ -22,8 +22,10 @@ from django.conf import settings
 from omni.gateway import downstream
 from omni.gateway.state import bump_versions, read_versions
 from omni.registry import services as registry
+from omni.registry.access import RuleSet, aload_rules
 from omni.registry.models import CredentialUnreadable
 from omni.registry.pins import check_tools
+from omni.tenants.context import OrgContext
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +68,11 @@ class Catalogue:
     unavailable: dict[str, str] = field(default_factory=dict)
     # Tools whose definition changed since it was approved, per server: not offered (pinning).
     held_back: dict[str, list[str]] = field(default_factory=dict)
+    # The organization's access rules (who may see and use which tool, prompt, resource).
+    rules: RuleSet | None = None
+
+    def allows(self, ctx: OrgContext, kind: str, name: str) -> bool:
+        return self.rules is None or self.rules.allows(ctx, kind, name)
 
 
 _catalogues: dict[int, tuple[tuple[int, int], float, Catalogue]] = {}
@@ -129,6 +136,7 @@ async def _build(organization: Any) -> Catalogue:
         for target in targets:
             tg.start_soon(list_one, target)
 
+    catalogue.rules = await aload_rules(organization)
     catalogue.prompts = {p.name: p for p in await registry.aeffective_prompts(organization)}
     catalogue.resources = {r.uri: r for r in await registry.aeffective_resources(organization)}
     catalogue.templates = list(await registry.aeffective_resource_templates(organization))

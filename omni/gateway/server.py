@@ -12,6 +12,7 @@ import binascii
 import contextvars
 import json
 import logging
+import time
 from functools import lru_cache
 from typing import Any
 
@@ -25,7 +26,9 @@ from mcp_types import INVALID_PARAMS
 from omni.gateway import downstream
 from omni.gateway.catalogue import Catalogue, cached_catalogue, get_catalogue
 from omni.gateway.listen import subscriptions_listen
+from omni.gateway.recording import AuditTarget, record_later
 from omni.registry import services as registry
+from omni.security.limits import check_json_limits, check_uri
 from omni.tenants.context import OrgContext
 
 logger = logging.getLogger(__name__)
@@ -53,11 +56,18 @@ def _org_context(ctx: ServerRequestContext[Any, Any]) -> OrgContext:
 
 def _require_scope(org_ctx: OrgContext, scope: str) -> None:
     if scope not in org_ctx.scopes:
+        record_later("access.denied", ctx=org_ctx, data={"reason": "scope", "required_scope": scope})
         raise MCPError(
             code=UNAUTHORIZED_SCOPE,
             message=f"this API key lacks the '{scope}' scope",
             data={"required_scope": scope},
         )
+
+
+def _denied(org_ctx: OrgContext, kind: str, name: str) -> None:
+    record_later(
+        "access.denied", ctx=org_ctx, data={"reason": "access_rule", "kind": kind, "name": name[:200]}
+    )
 
 
 # --------------------------------------------------------------------------- pagination
@@ -113,38 +123,66 @@ def validate_arguments(tool: types.Tool, arguments: dict[str, Any]) -> list[str]
 async def list_tools(ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None):
     org_ctx = _org_context(ctx)
     catalogue = await get_catalogue(org_ctx.organization)
-    page, next_cursor = _page(catalogue.tools, params, 0)
+    tools = [tool for tool in catalogue.tools if catalogue.allows(org_ctx, "tool", tool.name)]
+    page, next_cursor = _page(tools, params, 0)
     return types.ListToolsResult(tools=page, next_cursor=next_cursor)
 
 
 async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams):
     org_ctx = _org_context(ctx)
     _require_scope(org_ctx, "tools:call")
+    arguments = params.arguments or {}
+    too_big = check_json_limits(arguments)
+    if too_big:
+        raise MCPError(code=INVALID_PARAMS, message=f"Invalid arguments for tool {params.name}: {too_big}")
     catalogue = await get_catalogue(org_ctx.organization)
     route = catalogue.routes.get(params.name)
+    if route is not None and not catalogue.allows(org_ctx, "tool", params.name):
+        # Hidden by an access rule: refused exactly like a tool that does not exist.
+        _denied(org_ctx, "tool", params.name)
+        route = None
     if route is None:
         raise MCPError(
             code=INVALID_PARAMS, message=f"Unknown tool: {params.name}", data={"tool": params.name}
         )
-    arguments = params.arguments or {}
-    problems = validate_arguments(route.tool, arguments)
-    if problems:
-        # A tool-execution error (not a protocol error), so a model can read it and correct itself.
-        text = f"Invalid arguments for tool {params.name}: " + "; ".join(problems)
-        return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
-
-    progress = None
-    if ctx.meta is not None and getattr(ctx.meta, "progress_token", None) is not None:
-
-        async def progress(value: float, total: float | None, message: str | None) -> None:
-            await ctx.session.report_progress(value, total, message)
-
+    started = time.perf_counter()
+    outcome = "error"
     try:
-        return await downstream.call_tool(
-            route.target, route.original_name, arguments, org_ctx.org_slug, progress=progress
+        problems = validate_arguments(route.tool, arguments)
+        if problems:
+            # A tool-execution error (not a protocol error), so a model can read it and correct itself.
+            outcome = "invalid_arguments"
+            text = f"Invalid arguments for tool {params.name}: " + "; ".join(problems)
+            return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+
+        progress = None
+        if ctx.meta is not None and getattr(ctx.meta, "progress_token", None) is not None:
+
+            async def progress(value: float, total: float | None, message: str | None) -> None:
+                await ctx.session.report_progress(value, total, message)
+
+        try:
+            result = await downstream.call_tool(
+                route.target, route.original_name, arguments, org_ctx.org_slug, progress=progress
+            )
+        except downstream.DownstreamError as exc:
+            outcome = "timeout" if "timed out" in str(exc) else "server_error"
+            raise _downstream_error(exc) from None
+        outcome = "tool_error" if result.is_error else "ok"
+        return result
+    finally:
+        record_later(
+            "mcp.tools_call",
+            ctx=org_ctx,
+            target=AuditTarget("mcp.tool", params.name, params.name),
+            data={
+                "tool": params.name,
+                "server": route.target.name,
+                "outcome": outcome,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "arguments": arguments,
+            },
         )
-    except downstream.DownstreamError as exc:
-        raise _downstream_error(exc) from None
 
 
 def _downstream_error(exc: downstream.DownstreamError) -> MCPError:
@@ -177,6 +215,7 @@ async def list_prompts(ctx: ServerRequestContext[Any, Any], params: types.Pagina
     catalogue = await get_catalogue(org_ctx.organization)
     prompts = [_prompt_type(p) for p in catalogue.prompts.values()]
     prompts += [route.prompt for route in catalogue.prompt_routes.values()]
+    prompts = [p for p in prompts if catalogue.allows(org_ctx, "prompt", p.name)]
     page, next_cursor = _page(prompts, params, 0)
     return types.ListPromptsResult(prompts=page, next_cursor=next_cursor)
 
@@ -184,9 +223,15 @@ async def list_prompts(ctx: ServerRequestContext[Any, Any], params: types.Pagina
 async def get_prompt(ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams):
     org_ctx = _org_context(ctx)
     _require_scope(org_ctx, "prompts:read")
+    too_big = check_json_limits(dict(params.arguments or {}), max_depth=2, max_items=200)
+    if too_big:
+        raise MCPError(code=INVALID_PARAMS, message=f"Invalid prompt arguments: {too_big}")
     catalogue = await get_catalogue(org_ctx.organization)
     prompt = catalogue.prompts.get(params.name)
     route = catalogue.prompt_routes.get(params.name)
+    if (prompt is not None or route is not None) and not catalogue.allows(org_ctx, "prompt", params.name):
+        _denied(org_ctx, "prompt", params.name)
+        prompt = route = None
     if prompt is None and route is not None:
         try:
             return await downstream.get_prompt(
@@ -230,6 +275,7 @@ async def list_resources(ctx: ServerRequestContext[Any, Any], params: types.Pagi
     catalogue = await get_catalogue(org_ctx.organization)
     resources = [_resource_type(r) for r in catalogue.resources.values()]
     resources += [route.resource for route in catalogue.resource_routes.values()]
+    resources = [r for r in resources if catalogue.allows(org_ctx, "resource", str(r.uri))]
     page, next_cursor = _page(resources, params, 0)
     return types.ListResourcesResult(resources=page, next_cursor=next_cursor)
 
@@ -282,8 +328,16 @@ def _read(catalogue: Catalogue, uri: str) -> types.ReadResourceResult | None:
 async def read_resource(ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams):
     org_ctx = _org_context(ctx)
     _require_scope(org_ctx, "resources:read")
-    catalogue = await get_catalogue(org_ctx.organization)
     uri = str(params.uri)
+    bad_uri = check_uri(uri)
+    if bad_uri:
+        raise MCPError(
+            code=INVALID_PARAMS, message=f"Invalid resource URI: {bad_uri}", data={"uri": uri[:200]}
+        )
+    catalogue = await get_catalogue(org_ctx.organization)
+    if not catalogue.allows(org_ctx, "resource", uri):
+        _denied(org_ctx, "resource", uri)
+        raise MCPError(code=INVALID_PARAMS, message=f"Resource not found: {uri}", data={"uri": uri})
     result = _read(catalogue, uri)
     route = catalogue.resource_routes.get(uri)
     if result is None and route is not None:

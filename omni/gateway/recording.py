@@ -1,0 +1,29 @@
+"""Audit events from the MCP path, written off the request's critical path.
+
+``arecord`` appends to the hash chain (one locked row update per event); the gateway schedules it
+as a background task so a tool call's answer does not wait for the audit write. The tasks are
+kept referenced until they finish, and ``drain`` lets tests and shutdown wait for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from omni.audit.services import AuditTarget, arecord
+
+_pending: set[asyncio.Task] = set()
+
+
+def record_later(action: str, **parts: Any) -> None:
+    task = asyncio.get_running_loop().create_task(arecord(action, **parts))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+
+
+async def drain() -> None:
+    while _pending:
+        await asyncio.gather(*list(_pending), return_exceptions=True)
+
+
+__all__ = ["AuditTarget", "drain", "record_later"]
