@@ -234,3 +234,43 @@ async def test_access_rules_hide_and_refuse(live_server, committed):
             lambda: list(AuditEvent.objects.filter(organization=tenant.org, action="access.denied"))
         )()
     assert {e.data.get("kind") for e in denied} >= {"tool", "prompt", "resource"}
+
+
+SCOPE_MATRIX = [
+    # (method, params, scope it needs; None: any key of the organization)
+    ("ping", None, None),
+    ("tools/list", {}, None),
+    ("tools/call", {"name": "utilities__calculate", "arguments": {"expression": "1"}}, "tools:call"),
+    ("prompts/list", {}, "prompts:read"),
+    ("prompts/get", {"name": "greet", "arguments": {"who": "x"}}, "prompts:read"),
+    ("resources/list", {}, "resources:read"),
+    ("resources/templates/list", {}, "resources:read"),
+    ("resources/read", {"uri": "memo://acme/readme"}, "resources:read"),
+]
+
+
+@pytest.mark.parametrize(
+    "scopes",
+    [["tools:call"], ["prompts:read"], ["resources:read"], ["tools:call", "prompts:read", "resources:read"]],
+)
+def test_mcp_permission_matrix_by_scope(live_server, acme, globex, committed, scopes):
+    """Every MCP operation for keys with each scope, and for an outsider's key: the organization's
+    own items need the matching scope; another organization's key never reaches them."""
+    _key, raw = create_api_key(acme.org, f"scoped-{'-'.join(scopes)}", scopes=scopes)
+    session, _ = rawmcp.initialize(live_server.mcp_url, raw, V)
+    outsider, _ = rawmcp.initialize(live_server.mcp_url, globex.key, V)
+    for method, params, needed in SCOPE_MATRIX:
+        answer = rawmcp.rpc(live_server.mcp_url, raw, session, method, params, version=V)
+        if needed is None or needed in scopes:
+            assert "result" in answer, (scopes, method, answer)
+        else:
+            assert answer["error"]["code"] == -32012 and needed in answer["error"]["message"], (
+                scopes,
+                method,
+            )
+        # The outsider's key has every scope, in its own organization: acme's items do not exist there.
+        other = rawmcp.rpc(live_server.mcp_url, globex.key, outsider, method, params, version=V)
+        if method == "prompts/get":
+            assert "acme says" not in str(other)
+        if method == "resources/read":
+            assert other["error"]["code"] == -32602
