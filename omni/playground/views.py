@@ -134,6 +134,8 @@ def _go(request: HttpRequest, url: str) -> HttpResponse:
 @org_view(REGISTRY_READ)
 def run_diff(request: HttpRequest, slug: str) -> HttpResponse:
     ctx = request.org_ctx
+    if not request.GET:  # nothing chosen yet: say how, no error
+        return render_org(request, "playground/diff.html", {"form": None})
     form = DiffForm.from_query(request.GET)
     if not form.is_valid():
         return render_org(request, "playground/diff.html", {"form": form}, status=400)

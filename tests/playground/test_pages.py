@@ -224,7 +224,7 @@ def test_diff_page(client, lab):
         ("run={a}&run={a}&run={a}", "Select exactly two runs to compare."),
         ("a={a}&b={a}", "Pick two different runs."),
         ("a={a}&b=nope", "Enter a valid UUID."),
-        ("", "Select exactly two runs to compare."),
+        ("a={a}", "Select exactly two runs to compare."),
     ],
 )
 def test_diff_rejects_bad_selections(client, lab, query, message):
@@ -232,6 +232,12 @@ def test_diff_rejects_bad_selections(client, lab, query, message):
     _login(client, lab.owner)
     response = client.get(f"/o/{lab.slug}/history/diff/?{query.format(a=run.public_id)}")
     assert response.status_code == 400 and message in response.content.decode()
+
+
+def test_diff_without_a_selection_explains_what_to_do(client, lab):
+    _login(client, lab.viewer)
+    response = client.get(f"/o/{lab.slug}/history/diff/")
+    assert response.status_code == 200 and "Choose two runs to compare." in response.content.decode()
 
 
 def test_diff_of_a_foreign_run_is_404(client, lab):
