@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
@@ -20,7 +21,17 @@ from rest_framework_simplejwt import exceptions as jwt_exceptions
 from rest_framework_simplejwt.views import TokenViewBase
 
 from omni.tenants.auth import lockout
-from omni.tenants.auth.serializers import LogoutSerializer, RefreshSerializer, TokenObtainSerializer
+from omni.tenants.auth.serializers import (
+    AuthErrorSerializer,
+    LoggedOutSerializer,
+    LogoutSerializer,
+    RefreshSerializer,
+    TokenObtainSerializer,
+    TokenPairSerializer,
+)
+
+BAD_INPUT = OpenApiResponse(description="Invalid body: field errors, keyed like the body.")
+THROTTLED = OpenApiResponse(AuthErrorSerializer, description="Rate limited (Retry-After header).")
 
 
 def _locked_response(active: lockout.Lockout) -> Response:
@@ -40,6 +51,20 @@ class TokenObtainView(TokenViewBase):
     serializer_class = TokenObtainSerializer
     ratelimit_scope = "login"  # login_per_minute per IP (RateLimitThrottle), on top of the lockout
 
+    @extend_schema(
+        operation_id="auth_token",
+        summary="Log in: username and password for an access and a refresh token",
+        request=TokenObtainSerializer,
+        responses={
+            200: TokenPairSerializer,
+            400: BAD_INPUT,
+            401: OpenApiResponse(AuthErrorSerializer, description="Wrong username or password."),
+            429: OpenApiResponse(
+                AuthErrorSerializer, description="Locked out after failed log-ins, or rate limited."
+            ),
+        },
+        tags=["auth"],
+    )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         username = _username(request.data)
         active = lockout.check(request, username)
@@ -62,10 +87,37 @@ class TokenObtainView(TokenViewBase):
 class TokenRefreshView(TokenViewBase):
     serializer_class = RefreshSerializer
 
+    @extend_schema(
+        operation_id="auth_token_refresh",
+        summary="A new access and refresh token; the refresh token sent is spent",
+        request=RefreshSerializer,
+        responses={
+            200: TokenPairSerializer,
+            400: BAD_INPUT,
+            401: OpenApiResponse(AuthErrorSerializer, description="Expired, invalid or spent token."),
+            429: THROTTLED,
+        },
+        tags=["auth"],
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().post(request, *args, **kwargs)
+
 
 class LogoutView(TokenViewBase):
     serializer_class = LogoutSerializer
 
+    @extend_schema(
+        operation_id="auth_logout",
+        summary="Blacklist a refresh token (or, with everywhere, all of its user's)",
+        request=LogoutSerializer,
+        responses={
+            200: LoggedOutSerializer,
+            400: BAD_INPUT,
+            401: OpenApiResponse(AuthErrorSerializer, description="Expired, invalid or spent token."),
+            429: THROTTLED,
+        },
+        tags=["auth"],
+    )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)

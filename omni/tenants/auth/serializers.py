@@ -106,3 +106,22 @@ class LogoutSerializer(serializers.Serializer):
             return revoke_user_tokens(token.get(api_settings.USER_ID_CLAIM))
         token.blacklist()
         return 1
+
+
+# --------------------------------------------------------------------------- responses (OpenAPI)
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField(help_text="Send as 'Authorization: Bearer <access>'.")
+    refresh = serializers.CharField(help_text="Single use: /api/auth/token/refresh/ returns a new one.")
+    token_type = serializers.CharField(help_text="Always 'Bearer'.")
+    access_expires_in = serializers.IntegerField(help_text="Seconds until the access token expires.")
+
+
+class LoggedOutSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    revoked = serializers.IntegerField(help_text="How many refresh tokens were blacklisted.")
+
+
+class AuthErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField(required=False, help_text="no_active_account, token_expired, locked_out, …")
+    retry_after = serializers.IntegerField(required=False, help_text="With 429: seconds to wait.")
