@@ -62,6 +62,7 @@ def test_playground_shell(client, lab):
     assert f'data-ws-path="/ws/playground/{lab.slug}/"' in html
     assert 'data-can-call="true"' in html
     assert "/static/js/playground.js" in html and "/static/playground/playground.css" in html
+    assert html.index("/static/playground/schema_form.js") < html.index("/static/js/playground.js")
     inline = re.findall(r"<script(?![^>]*\bsrc=)([^>]*)>", html)
     assert all('type="application/json"' in attrs for attrs in inline)  # no inline code (CSP)
     _login(client, lab.viewer)
