@@ -14,10 +14,12 @@ import json
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
+from django.utils import timezone
 
 from mcp_servers.models import Dataset, Note
 from omni.audit.models import AuditEvent
 from omni.audit.services import append, build_event
+from omni.gateway.models import SigningKey
 from omni.playground.models import ScenarioRun, TestRun, UploadedScenario
 from omni.registry.access_models import AccessRule
 from omni.registry.models import Prompt, Resource, ResourceTemplate, ServerConnection
@@ -304,3 +306,17 @@ class AuditEventFactory(factory.Factory):
     @classmethod
     def _build(cls, model_class, *args, **kwargs):
         raise TypeError("audit events are only ever appended: use AuditEventFactory.create()")
+
+
+# --------------------------------------------------------------------------- gateway: signing keys
+class SigningKeyFactory(factory.django.DjangoModelFactory):
+    """A request-signing key, **retired** by default: a live key would become the one that signs.
+    Pass ``retired_at=None`` for an active key (and bump the signing-keys version if a server must see it).
+    """
+
+    class Meta:
+        model = SigningKey
+
+    key_id = factory.Sequence(lambda n: f"k-test{n:06d}")
+    secret = factory.Faker("password", length=43, special_chars=False)
+    retired_at = factory.LazyFunction(timezone.now)
