@@ -20,7 +20,7 @@ from django.http.request import split_domain_port, validate_host
 from omni.gateway import sse, streamable
 from omni.gateway.auth import authenticate
 from omni.gateway.http import header, json_error
-from omni.gateway.recording import record_later
+from omni.gateway.recording import current_http_scope, record_later
 from omni.gateway.server import current_context
 from omni.security.ratelimit import WINDOW_SECONDS, ahit, limit_for
 from omni.tenants.context import OrgContext
@@ -122,6 +122,7 @@ def _bearer(scope: dict) -> str | None:
 
 
 async def gateway_app(scope: dict, receive: Any, send: Any, kind: str) -> None:
+    current_http_scope.set(scope)
     host = header(scope, "host") or ""
     domain, _port = split_domain_port(host)
     if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):

@@ -8,14 +8,22 @@ kept referenced until they finish, and ``drain`` lets tests and shutdown wait fo
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from typing import Any
 
 from omni.audit.services import AuditTarget, arecord
 
 _pending: set[asyncio.Task] = set()
+# The ASGI scope of the MCP request being served (set by the gateway front): events get its
+# client IP and request id without every caller passing it along.
+current_http_scope: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "omni_http_scope", default=None
+)
 
 
 def record_later(action: str, **parts: Any) -> None:
+    if parts.get("request") is None and (scope := current_http_scope.get()) is not None:
+        parts["request"] = scope
     task = asyncio.get_running_loop().create_task(arecord(action, **parts))
     _pending.add(task)
     task.add_done_callback(_pending.discard)
@@ -26,4 +34,4 @@ async def drain() -> None:
         await asyncio.gather(*list(_pending), return_exceptions=True)
 
 
-__all__ = ["AuditTarget", "drain", "record_later"]
+__all__ = ["AuditTarget", "current_http_scope", "drain", "record_later"]

@@ -51,6 +51,7 @@ def test_tool_calls_are_audited_with_outcome_and_duration(live_server, acme, com
     assert first.data["duration_ms"] >= 0 and first.data["server"] == "utilities"
     assert first.actor_type == "api_key" and first.actor_id == str(acme.api_key.pk)
     assert "arguments" not in first.data  # the organization did not turn argument logging on
+    assert first.ip == "127.0.0.1"
     assert second.data["outcome"] == "invalid_arguments"
 
 
@@ -153,6 +154,7 @@ def test_rate_limit_per_key_counted_across_two_processes(live_server_factory, co
         )
         (hit, *_rest) = _events(tenant.org, "ratelimit.hit", 1)
         assert hit.data["limit"] == "mcp_per_key_per_minute"
+        assert hit.ip == "127.0.0.1"
     finally:
         a.stop()
         b.stop()
