@@ -155,11 +155,10 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
             text = f"Invalid arguments for tool {params.name}: " + "; ".join(problems)
             return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
 
-        progress = None
-        if ctx.meta is not None and getattr(ctx.meta, "progress_token", None) is not None:
-
-            async def progress(value: float, total: float | None, message: str | None) -> None:
-                await ctx.session.report_progress(value, total, message)
+        # Forward the server's progress to the caller; report_progress does nothing when the caller
+        # asked for none (no progress token), so the callback is always passed.
+        async def progress(value: float, total: float | None, message: str | None) -> None:
+            await ctx.session.report_progress(value, total, message)
 
         try:
             result = await downstream.call_tool(

@@ -20,6 +20,14 @@ async def hang(seconds: float = 3600) -> str:
 
 
 @server.tool()
+async def count(steps: int, ctx: Context) -> str:
+    """Report progress for each step, then answer."""
+    for step in range(1, steps + 1):
+        await ctx.report_progress(step, steps, f"step {step}")
+    return f"counted {steps}"
+
+
+@server.tool()
 async def grow(name: str, ctx: Context) -> str:
     """Add a tool called ``name`` and tell the client the tool list changed."""
 

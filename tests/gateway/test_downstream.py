@@ -153,3 +153,27 @@ async def test_downstream_prompts_resources_and_list_changed(live_server, tenant
             reader.close()
     finally:
         process.kill()
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_progress_of_a_downstream_tool_reaches_the_client(live_server, tenant, mode):
+    process, port = _serve("streamable-http")
+    try:
+        await sync_to_async(ServerConnection.objects.create)(
+            organization=tenant.org,
+            name="counter",
+            transport="streamable_http",
+            url=f"http://127.0.0.1:{port}/mcp",
+            timeout_seconds=10,
+        )
+        seen: list[tuple[float, float | None, str | None]] = []
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            seen.append((progress, total, message))
+
+        async with connect(live_server.mcp_url, tenant.key, mode=mode) as client:
+            result = await client.call_tool("counter__count", {"steps": 3}, progress_callback=on_progress)
+        assert result.content[0].text == "counted 3"
+        assert seen == [(1, 3, "step 1"), (2, 3, "step 2"), (3, 3, "step 3")]
+    finally:
+        process.kill()
