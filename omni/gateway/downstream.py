@@ -84,8 +84,9 @@ class Target:
 
 
 _inprocess_servers: dict[str, Any] = {}
-# The era each URL answered in (a modern version string, or "legacy"), so later calls skip the probe.
-_url_modes: dict[str, str] = {}
+# The era each URL answered in — (a modern version, its DiscoverResult) or ("legacy", None) — so a
+# new client for it skips the probe yet keeps the server's real capabilities.
+_url_modes: dict[str, tuple[str, Any]] = {}
 
 
 def _inprocess_server(target: str) -> Any:
@@ -140,17 +141,21 @@ async def open_client(target: Target) -> AsyncIterator[Client]:
             yield client
         return
     if target.transport == "streamable_http":
-        mode = _url_modes.get(target.url, "auto")
+        # A server that answered server/discover before is adopted from that answer (no probe);
+        # a legacy one goes straight to the handshake.
+        mode, prior = _url_modes.get(target.url, ("auto", None))
         timeout = httpx2.Timeout(target.timeout, read=target.timeout)
         auth = GatewaySigner()  # every request signed (X-Omni-Signature, docs/signing.md)
         async with httpx2.AsyncClient(headers=_headers(target), timeout=timeout, auth=auth) as http:
             transport = streamable_http_client(target.url, http_client=http)
-            async with Client(transport, mode=mode, cache=None, message_handler=on_change) as client:
-                _url_modes[target.url] = (
-                    client.protocol_version
-                    if client.protocol_version in MODERN_PROTOCOL_VERSIONS
-                    else "legacy"
-                )
+            async with Client(
+                transport, mode=mode, prior_discover=prior, cache=None, message_handler=on_change
+            ) as client:
+                discovered = client.session.discover_result
+                if client.protocol_version in MODERN_PROTOCOL_VERSIONS and discovered is not None:
+                    _url_modes[target.url] = (client.protocol_version, discovered)
+                else:
+                    _url_modes[target.url] = ("legacy", None)
                 yield client
         return
     if target.transport == "sse":

@@ -177,3 +177,28 @@ async def test_progress_of_a_downstream_tool_reaches_the_client(live_server, ten
         assert seen == [(1, 3, "step 1"), (2, 3, "step 2"), (3, 3, "step 3")]
     finally:
         process.kill()
+
+
+async def test_a_new_client_for_a_known_url_keeps_the_servers_capabilities(live_server, tenant):
+    """After the first client probed a modern server, later ones adopt its discover result: a
+    replaced pooled client still lists the server's tools."""
+    from omni.gateway import downstream
+
+    process, port = _serve("streamable-http")
+    try:
+        url = f"http://127.0.0.1:{port}/mcp"
+        target = downstream.Target(
+            key=f"probe-{port}", name="probe", transport="streamable_http", url=url, timeout=10
+        )
+        first = await downstream.describe(target)
+        assert downstream._url_modes[url][0] == "2026-07-28"
+        downstream.close_pool()
+        second = await downstream.describe(
+            downstream.Target(
+                key=f"probe2-{port}", name="probe", transport="streamable_http", url=url, timeout=10
+            )
+        )
+        assert {t.name for t in second.tools} == {t.name for t in first.tools} >= {"echo", "hang"}
+        assert {p.name for p in second.prompts} == {"haiku"}
+    finally:
+        process.kill()
