@@ -92,11 +92,6 @@ class ScenarioReportSerializer(serializers.Serializer):
     message = serializers.CharField(allow_blank=True)
 
 
-class ScenarioErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    errors = serializers.ListField(child=serializers.CharField(), help_text="One line per problem.")
-
-
 class ScenarioTestView(APIView):
     """Run a scenario and return its report."""
 
@@ -109,7 +104,12 @@ class ScenarioTestView(APIView):
         request=ScenarioRequestSerializer,
         responses={
             200: ScenarioReportSerializer,
-            400: OpenApiResponse(ScenarioErrorSerializer, description="Invalid body, scenario or variables."),
+            400: OpenApiResponse(
+                description=(
+                    "Invalid body: field errors keyed like the body (or `detail` for JSON that does not "
+                    "parse). Invalid scenario or variables: `{detail, errors}`, one line per problem."
+                )
+            ),
             403: OpenApiResponse(description="Your role may not run one of the scenario's operations."),
             404: OpenApiResponse(description="No such organization (or not a member)."),
         },

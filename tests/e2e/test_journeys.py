@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from omni.playground.models import ScenarioRun, TestRun
 from omni.registry.models import ServerConnection
@@ -71,7 +72,16 @@ def test_register_a_server_and_run_its_tool_live_in_the_playground(live_server, 
         page.goto(f"{live_server.url}/o/{world.main.slug}/playground/")
         page.wait_for_selector("[data-testid=ws-status]:has-text('connected')")
         page.fill("#pg-filter", "ext-utils__calculate")
-        page.click("#pg-list-tools button:has-text('ext-utils__calculate')")
+        tool = page.locator("#pg-list-tools button:has-text('ext-utils__calculate')")
+        try:
+            tool.wait_for(timeout=20_000)
+        except PlaywrightTimeout:
+            pytest.fail(
+                "the playground does not list ext-utils__calculate; catalogue errors: "
+                f"{page.inner_text('#pg-catalogue-errors')!r}; tools: {page.inner_text('#pg-list-tools')!r}\n"
+                f"server log (end):\n{live_server.logs()[-4000:]}"
+            )
+        tool.click()
         page.locator("#pg-tool-fields").get_by_label(re.compile(r"^expression")).fill("6*(3+4)")
         url_before = page.url
         page.click("#pg-tool-run")
