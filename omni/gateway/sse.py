@@ -20,19 +20,18 @@ from pydantic import ValidationError
 from omni.gateway import engine
 from omni.gateway.http import json_error, send_json
 from omni.gateway.sessions import (
-    END_MARKER,
     GET_STREAM,
     SessionRecord,
     get_backend,
     new_session_id,
     parse_event_id,
 )
+from omni.gateway.streams import pump_events
 from omni.tenants.context import OrgContext
 
 logger = logging.getLogger(__name__)
 
 LEGACY_VERSION = "2024-11-05"
-STREAM_BLOCK_MS = 10_000
 
 
 async def handle_stream(scope: dict, receive: Any, send: Any, ctx: OrgContext) -> None:
@@ -67,36 +66,16 @@ async def handle_stream(scope: dict, receive: Any, send: Any, ctx: OrgContext) -
     )
     await send({"type": "http.response.body", "body": _event("endpoint", endpoint), "more_body": True})
 
-    async def pump() -> None:
-        nonlocal after
-        while True:
-            events = await backend.read(record.session_id, GET_STREAM, after, STREAM_BLOCK_MS)
-            if not events:
-                if await backend.get(record.session_id) is None:
-                    return
-                await send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
-            for event_id, data in events:
-                after = parse_event_id(event_id)[1]  # type: ignore[index]
-                if data == END_MARKER:
-                    return
-                if data:
-                    await send(
-                        {"type": "http.response.body", "body": _event("message", data), "more_body": True}
-                    )
-
-    async def watch_disconnect(cancel: anyio.CancelScope) -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        cancel.cancel()
-
     try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(watch_disconnect, tg.cancel_scope)
-            await pump()
-            tg.cancel_scope.cancel()
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-    except OSError:
-        pass
+        await pump_events(
+            backend=backend,
+            session_id=record.session_id,
+            stream_id=GET_STREAM,
+            after=after,
+            receive=receive,
+            send=send,
+            render=lambda _event_id, data: _event("message", data),
+        )
     finally:
         # An SSE session lives as long as its stream.
         with anyio.CancelScope(shield=True):

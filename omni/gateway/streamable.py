@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -28,18 +27,17 @@ from omni.gateway import engine
 from omni.gateway.http import header, json_error, replay_body
 from omni.gateway.server import gateway_server
 from omni.gateway.sessions import (
-    END_MARKER,
     GET_STREAM,
     SessionRecord,
     get_backend,
     new_session_id,
     parse_event_id,
 )
+from omni.gateway.streams import pump_events, sse_event
 from omni.tenants.context import OrgContext
 
 logger = logging.getLogger(__name__)
 
-STREAM_BLOCK_MS = 10_000
 STREAM_CLAIM_TTL = 30
 
 
@@ -160,16 +158,6 @@ def _is_non_initialize_message(body: bytes) -> bool:
     return getattr(message, "method", None) != "initialize"
 
 
-def _sse(event_id: str | None, data: str, event: str | None = "message") -> bytes:
-    lines = []
-    if event_id:
-        lines.append(f"id: {event_id}")
-    if event:
-        lines.append(f"event: {event}")
-    lines.extend(f"data: {line}" for line in (data.splitlines() or [""]))
-    return ("\n".join(lines) + "\n\n").encode()
-
-
 async def _stream(scope: dict, receive: Any, send: Any, record: SessionRecord) -> None:
     """The session's standalone SSE stream (or the resumption of a request stream)."""
     accept = header(scope, "accept") or ""
@@ -211,53 +199,28 @@ async def _stream(scope: dict, receive: Any, send: Any, record: SessionRecord) -
         priming_id = await backend.append(record.session_id, GET_STREAM, "")
         after = parse_event_id(priming_id)[1]  # type: ignore[index]
         if record.protocol_version >= "2025-11-25":
-            await send({"type": "http.response.body", "body": _sse(priming_id, "", None), "more_body": True})
+            await send(
+                {"type": "http.response.body", "body": sse_event(priming_id, "", None), "more_body": True}
+            )
 
-    async def pump() -> None:
-        nonlocal after
-        while True:
-            events = await backend.read(record.session_id, stream_id, after, STREAM_BLOCK_MS)
-            if not events:
-                if await backend.get(record.session_id) is None:
-                    return  # the session ended (DELETE, expiry)
-                await send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
-            for event_id, data in events:
-                after = parse_event_id(event_id)[1]  # type: ignore[index]
-                if data == END_MARKER:
-                    return  # the session ended (DELETE, revoked key)
-                if not data:
-                    continue
-                await send({"type": "http.response.body", "body": _sse(event_id, data), "more_body": True})
-                if stream_id != GET_STREAM and _is_response(data):
-                    return  # a resumed request stream ends with its response
-            if stream_id == GET_STREAM and not await backend.claim_stream(
-                record.session_id, token, STREAM_CLAIM_TTL
-            ):
-                return  # a resuming connection took the stream over
-
-    async def watch_disconnect(cancel: anyio.CancelScope) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                cancel.cancel()
-                return
+    async def still_mine() -> bool:
+        if stream_id != GET_STREAM:
+            return True
+        # Refreshing the claim fails when a resuming connection took the stream over.
+        return await backend.claim_stream(record.session_id, token, STREAM_CLAIM_TTL)
 
     try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(watch_disconnect, tg.cancel_scope)
-            await pump()
-            tg.cancel_scope.cancel()
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-    except OSError:
-        logger.debug("GET stream of session %s closed by the client", record.session_id[:8])
+        await pump_events(
+            backend=backend,
+            session_id=record.session_id,
+            stream_id=stream_id,
+            after=after,
+            receive=receive,
+            send=send,
+            render=sse_event,
+            stop_on_response=stream_id != GET_STREAM,  # a resumed request stream ends with its response
+            keep_going=still_mine,
+        )
     finally:
         with anyio.CancelScope(shield=True):
             await backend.release_stream(record.session_id, token)
-
-
-def _is_response(data: str) -> bool:
-    try:
-        message = json.loads(data)
-    except ValueError:
-        return False
-    return isinstance(message, dict) and "id" in message and ("result" in message or "error" in message)
