@@ -332,3 +332,57 @@ class LiveServerFactory:
         for server in self.servers:
             server.stop()
         self.servers.clear()
+
+
+@contextlib.contextmanager
+def standalone_mcp_server(
+    name: str,
+    *extra_args: str,
+    env: dict[str, str] | None = None,
+    pidfile: PidFile | None = None,
+    timeout: float = HEALTH_TIMEOUT,
+):
+    """``python -m mcp_servers.<name> --port N [extra_args]`` as a real process on a free port.
+
+    ``env`` replaces the inherited environment (default: this process's, with
+    ``DJANGO_SETTINGS_MODULE``); pass ``"--no-verify"`` in ``extra_args`` for tests that call the
+    server unsigned. Yields the base URL (``http://127.0.0.1:PORT``; the MCP endpoint is ``/mcp``).
+    On a start failure the test fails with the server's log. The process is stopped at the end.
+    """
+    import pytest
+
+    port = free_port()
+    log = tempfile.NamedTemporaryFile(prefix=f"mcp-{name}-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", f"mcp_servers.{name}", "--port", str(port), *extra_args],
+        cwd=ROOT,
+        env=env if env is not None else {**os.environ, "DJANGO_SETTINGS_MODULE": "omni.settings"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    if pidfile is not None:
+        pidfile.add(process.pid)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"{name} exited with {process.returncode}:\n{Path(log.name).read_text()}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+            if time.monotonic() > deadline:
+                output = Path(log.name).read_text()
+                pytest.fail(f"{name} did not listen on {port} within {timeout}s:\n{output}")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if pidfile is not None:
+            pidfile.remove(process.pid)
+        log.close()
+        os.unlink(log.name)

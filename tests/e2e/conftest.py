@@ -14,14 +14,8 @@ daphne server (``live_server``) on the test database.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import os
 import re
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,7 +29,7 @@ from omni.registry.seeding import ensure_items, load_fixture
 from omni.tenants.models import Role
 from omni.tenants.services import add_member, create_organization
 from tests.factories import TEST_PASSWORD, UserFactory
-from tests.live import CHROMIUM_ARGS, CHROMIUM_PATH, ROOT, free_port, unique_slug
+from tests.live import CHROMIUM_ARGS, CHROMIUM_PATH, ROOT, unique_slug
 
 T = TypeVar("T")
 RESULTS_DIR = Path(os.environ.get("OMNI_TEST_RESULTS", ROOT / "test-results"))
@@ -93,42 +87,6 @@ def in_thread(fn: Callable[[], T]) -> T:
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(run).result(timeout=60)
-
-
-@contextlib.contextmanager
-def standalone_mcp_server(name: str, env: dict[str, str]) -> Iterator[str]:
-    """``python -m mcp_servers.<name>`` on a free port with the live server's environment (its test
-    database and signing secret); yields the server's /mcp URL."""
-    port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix=f"e2e-{name}-", suffix=".log", delete=False)  # noqa: SIM115
-    process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", f"mcp_servers.{name}", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"{name} exited with {process.returncode}:\n{Path(log.name).read_text()}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-            if time.monotonic() > deadline:
-                pytest.fail(f"{name} did not listen on {port}:\n{Path(log.name).read_text()}")
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-        os.unlink(log.name)
 
 
 # --------------------------------------------------------------------------- the world

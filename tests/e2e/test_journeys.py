@@ -12,7 +12,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from omni.playground.models import ScenarioRun, TestRun
 from omni.registry.models import ServerConnection
-from tests.e2e.conftest import in_thread, standalone_mcp_server
+from tests.e2e.conftest import in_thread
+from tests.live import standalone_mcp_server
 
 pytestmark = pytest.mark.live
 
@@ -55,7 +56,8 @@ def test_log_in_switch_organization_create_and_preview_a_prompt(live_server, e2e
 
 def test_register_a_server_and_run_its_tool_live_in_the_playground(live_server, e2e_world, page, login):
     world = e2e_world
-    with standalone_mcp_server("utilities", live_server.env) as url:
+    with standalone_mcp_server("utilities", env=live_server.env) as base:
+        url = f"{base}/mcp"
         login(world, f"/o/{world.main.slug}/servers/")
         page.click("text=Register a server")
         page.fill("input[name=name]", "ext-utils")

@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +12,7 @@ from mcp import Client
 
 from mcp_servers.common import ORG_META_KEY
 from mcp_servers.models import Note
-from tests.live import database_url, free_port
+from tests.live import database_url, standalone_mcp_server
 
 from .conftest import unique_org
 
@@ -30,42 +25,10 @@ pytestmark = pytest.mark.live
 @contextlib.contextmanager
 def standalone(name: str, pidfile=None, env: dict[str, str] | None = None) -> Iterator[str]:
     """Start ``python -m mcp_servers.<name>`` on a free port; yield its /mcp URL; stop it."""
-    port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix=f"mcp-{name}-", suffix=".log", delete=False)
-    process = subprocess.Popen(
-        # These tests call the tools directly; signature checks are tested in tests/signing/.
-        [sys.executable, "-m", f"mcp_servers.{name}", "--port", str(port), "--no-verify"],
-        cwd=ROOT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "omni.settings", **(env or {})},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    if pidfile is not None:
-        pidfile.add(process.pid)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"{name} exited with {process.returncode}:\n{Path(log.name).read_text()}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"{name} did not listen on {port} within {START_TIMEOUT}s:\n{Path(log.name).read_text()}"
-                )
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if pidfile is not None:
-            pidfile.remove(process.pid)
-        log.close()
-        os.unlink(log.name)
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "omni.settings", **(env or {})}
+    # These tests call the tools directly; signature checks are tested in tests/signing/.
+    with standalone_mcp_server(name, "--no-verify", env=environment, pidfile=pidfile) as base:
+        yield f"{base}/mcp"
 
 
 async def test_utilities_over_streamable_http(_one_session_per_database):

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from omni.gateway.signing_keys import KeyMaterial, keyring
-from tests.live import free_port
+from tests.live import standalone_mcp_server
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
@@ -60,40 +54,8 @@ def standalone_server(
     env: dict[str, str], *extra: str, pidfile=None, name: str = "utilities"
 ) -> Iterator[str]:
     """``python -m mcp_servers.<name> --port N`` with ``env``; yields its base URL."""
-    port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix=f"signed-{name}-", suffix=".log", delete=False)
-    process = subprocess.Popen(
-        [sys.executable, "-m", f"mcp_servers.{name}", "--port", str(port), *extra],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    if pidfile is not None:
-        pidfile.add(process.pid)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"{name} exited with {process.returncode}:\n{Path(log.name).read_text()}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-            if time.monotonic() > deadline:
-                pytest.fail(f"{name} did not listen within {START_TIMEOUT}s:\n{Path(log.name).read_text()}")
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if pidfile is not None:
-            pidfile.remove(process.pid)
-        log.close()
-        os.unlink(log.name)
+    with standalone_mcp_server(name, *extra, env=env, pidfile=pidfile) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,6 @@ real standalone MCP server process for the connection tests."""
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
-import sys
-import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +13,7 @@ from django.test import Client
 
 from omni.tenants.models import Role
 from tests.factories import MembershipFactory, UserFactory, World
-from tests.live import free_port
+from tests.live import free_port, standalone_mcp_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,43 +64,9 @@ def owner_client(world, login) -> Client:
 @contextlib.contextmanager
 def standalone_server(name: str, pidfile=None) -> Iterator[str]:
     """``python -m mcp_servers.<name> --port N`` as a real process; yields its /mcp URL."""
-    port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix=f"ui-mcp-{name}-", suffix=".log", delete=False)
-    process = subprocess.Popen(
-        # The UI's connection test is the subject here; request signing is tested in tests/signing/.
-        [sys.executable, "-m", f"mcp_servers.{name}", "--port", str(port), "--no-verify"],
-        cwd=ROOT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "omni.settings"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    if pidfile is not None:
-        pidfile.add(process.pid)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"{name} exited with {process.returncode}:\n{Path(log.name).read_text()}")
-            with contextlib.suppress(OSError):
-                import socket
-
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(f"{name} did not listen on {port}:\n{Path(log.name).read_text()}")
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if pidfile is not None:
-            pidfile.remove(process.pid)
-        log.close()
-        os.unlink(log.name)
+    # The UI's connection test is the subject here; request signing is tested in tests/signing/.
+    with standalone_mcp_server(name, "--no-verify", pidfile=pidfile) as base:
+        yield f"{base}/mcp"
 
 
 @pytest.fixture(scope="module")
