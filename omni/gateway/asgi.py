@@ -19,7 +19,7 @@ from django.http.request import split_domain_port, validate_host
 
 from omni.gateway import sse, streamable
 from omni.gateway.auth import authenticate
-from omni.gateway.http import header, json_error
+from omni.gateway.http import BodyTooLarge, header, json_error, read_body
 from omni.gateway.recording import current_http_scope, record_later
 from omni.gateway.server import current_context
 from omni.security.ratelimit import WINDOW_SECONDS, ahit, limit_for
@@ -37,26 +37,6 @@ MCP_PATHS = {
 }
 UNAUTHORIZED = -32001
 RATE_LIMITED = -32013
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-async def read_body(receive: Any, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ConnectionAbortedError
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 def origin_allowed(origin: str) -> bool:

@@ -19,6 +19,28 @@ def header(scope: dict, name: str) -> str | None:
     return None
 
 
+class BodyTooLarge(Exception):
+    """The request body is larger than the limit."""
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The whole request body; ``BodyTooLarge`` past ``limit`` bytes (the rest is never read),
+    ``ConnectionAbortedError`` when the client went away."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionAbortedError
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
 def replay_body(body: bytes, receive: Receive) -> Receive:
     """A ``receive`` that hands out the already-read body once, then waits on the real one."""
     sent = False

@@ -31,6 +31,7 @@ from urllib.parse import quote, unquote
 
 import httpx2
 
+from omni.gateway.http import BodyTooLarge, read_body
 from omni.gateway.nonces import NonceStore, default_nonce_store
 
 logger = logging.getLogger(__name__)
@@ -201,25 +202,6 @@ class GatewaySigner(httpx2.Auth):
 
 
 # --------------------------------------------------------------------------- the server's side
-class BodyTooLarge(Exception):
-    pass
-
-
-async def _read_body(receive: Callable[[], Awaitable[dict]], limit: int) -> bytes:
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ConnectionAbortedError
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
 async def _json_error(
     send: Callable[[dict], Awaitable[None]], status: int, message: str, reason: str
 ) -> None:
@@ -281,7 +263,7 @@ class SignatureRequired:
             await self.app(scope, receive, send)
             return
         try:
-            body = await _read_body(receive, self.max_body)
+            body = await read_body(receive, self.max_body)
         except BodyTooLarge:
             await _json_error(send, 413, f"the request body exceeds {self.max_body} bytes", "body_too_large")
             return

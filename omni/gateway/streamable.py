@@ -97,27 +97,16 @@ def _initialize_params(body: bytes) -> dict | None:
 
 async def _open_session(scope: dict, receive: Any, send: Any, ctx: OrgContext, body: bytes) -> None:
     params = _initialize_params(body)
-    if params is None:
-        if _is_non_initialize_message(body):
-            await json_error(
-                send, 400, "Bad Request: Missing session ID (only initialize may open a session)"
-            )
-            return
-        # Malformed JSON, batches, invalid envelopes: the SDK transport answers with its errors.
-        await engine.serve_http_request(
-            session_id=None,
-            protocol_version="2025-03-26",
-            backend=None,
-            scope=scope,
-            receive=replay_body(body, receive),
-            send=send,
-        )
+    if params is None and _is_non_initialize_message(body):
+        await json_error(send, 400, "Bad Request: Missing session ID (only initialize may open a session)")
         return
     try:
-        init, negotiated = ServerRunner._negotiate_initialize(params)
+        init, negotiated = ServerRunner._negotiate_initialize(params) if params is not None else (None, None)
     except ValidationError:
         init, negotiated = None, None
-    if init is None:
+    if init is None or negotiated is None:
+        # Malformed JSON, batches, invalid envelopes or initialize params: the SDK transport
+        # answers with its own errors, and no session is opened.
         await engine.serve_http_request(
             session_id=None,
             protocol_version="2025-03-26",
