@@ -133,11 +133,18 @@ def _change_handler(target: Target) -> Callable[[Any], Any]:
 
 
 @contextlib.asynccontextmanager
-async def open_client(target: Target) -> AsyncIterator[Client]:
-    """An entered SDK client for ``target``; the caller bounds it with a timeout."""
+async def open_client(
+    target: Target, *, logging_callback: Callable[[Any], Any] | None = None, log_level: str | None = None
+) -> AsyncIterator[Client]:
+    """An entered SDK client for ``target``; the caller bounds it with a timeout. With
+    ``logging_callback`` (and ``log_level`` for 2026-07-28 servers) the server's log messages
+    reach the callback."""
     on_change = _change_handler(target)
+    logs: dict[str, Any] = {"logging_callback": logging_callback, "log_level": log_level}
     if target.transport == "inprocess":
-        async with Client(_inprocess_server(target.target), cache=None, message_handler=on_change) as client:
+        async with Client(
+            _inprocess_server(target.target), cache=None, message_handler=on_change, **logs
+        ) as client:
             yield client
         return
     if target.transport == "streamable_http":
@@ -149,7 +156,7 @@ async def open_client(target: Target) -> AsyncIterator[Client]:
         async with httpx2.AsyncClient(headers=_headers(target), timeout=timeout, auth=auth) as http:
             transport = streamable_http_client(target.url, http_client=http)
             async with Client(
-                transport, mode=mode, prior_discover=prior, cache=None, message_handler=on_change
+                transport, mode=mode, prior_discover=prior, cache=None, message_handler=on_change, **logs
             ) as client:
                 discovered = client.session.discover_result
                 if client.protocol_version in MODERN_PROTOCOL_VERSIONS and discovered is not None:
@@ -162,14 +169,14 @@ async def open_client(target: Target) -> AsyncIterator[Client]:
         transport = sse_client(
             target.url, headers=_headers(target), timeout=target.timeout, auth=GatewaySigner()
         )
-        async with Client(transport, mode="legacy", cache=None, message_handler=on_change) as client:
+        async with Client(transport, mode="legacy", cache=None, message_handler=on_change, **logs) as client:
             yield client
         return
     if target.transport == "stdio":
         params = StdioServerParameters(
             command=target.command, args=list(target.args), env=dict(target.env) or None
         )
-        async with Client(params, mode="auto", cache=None, message_handler=on_change) as client:
+        async with Client(params, mode="auto", cache=None, message_handler=on_change, **logs) as client:
             yield client
         return
     raise DownstreamError(target.name, f"unknown transport '{target.transport}'")
@@ -367,8 +374,21 @@ async def call_tool(
     org_slug: str,
     *,
     progress: Callable[[float, float | None, str | None], Any] | None = None,
+    log: Callable[[Any], Any] | None = None,
+    log_level: str | None = None,
 ) -> types.CallToolResult:
-    """Call ``tool`` on the server for the organization; the result comes back unchanged."""
+    """Call ``tool`` on the server for the organization; the result comes back unchanged.
+
+    With ``log`` (the caller opted in to log messages) the call gets a client of its own, so the
+    server's log messages for this call reach this caller only; otherwise the pooled client."""
+    if log is not None:
+        async with (
+            _guard(target, f"tools/call {tool}"),
+            open_client(target, logging_callback=log, log_level=log_level) as client,
+        ):
+            return await client.call_tool(
+                tool, arguments, progress_callback=progress, meta={ORG_META_KEY: org_slug}
+            )
     async with _guard(target, f"tools/call {tool}"), _pooled_client(target) as client:
         return await client.call_tool(
             tool,

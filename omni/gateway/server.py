@@ -21,7 +21,7 @@ import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS
+from mcp_types import INVALID_PARAMS, LOG_LEVEL_META_KEY
 
 from omni.gateway import downstream
 from omni.gateway.catalogue import Catalogue, cached_catalogue, get_catalogue
@@ -160,9 +160,26 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
         async def progress(value: float, total: float | None, message: str | None) -> None:
             await ctx.session.report_progress(value, total, message)
 
+        # A 2026-07-28 caller that opted in to log messages (the reserved _meta key) gets the
+        # server's log messages for this call, at its level and above.
+        log_level = _requested_log_level(ctx)
+        forward_log = None
+        if log_level is not None:
+
+            async def forward_log(entry: types.LoggingMessageNotificationParams) -> None:
+                await ctx.session.send_log_message(
+                    entry.level, entry.data, entry.logger, related_request_id=ctx.request_id
+                )
+
         try:
             result = await downstream.call_tool(
-                route.target, route.original_name, arguments, org_ctx.org_slug, progress=progress
+                route.target,
+                route.original_name,
+                arguments,
+                org_ctx.org_slug,
+                progress=progress,
+                log=forward_log,
+                log_level=log_level,
             )
         except downstream.DownstreamError as exc:
             outcome = "timeout" if "timed out" in str(exc) else "server_error"
@@ -182,6 +199,14 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
                 "arguments": arguments,
             },
         )
+
+
+def _requested_log_level(ctx: ServerRequestContext[Any, Any]) -> str | None:
+    meta = ctx.meta
+    if meta is None:
+        return None
+    value = meta.get(LOG_LEVEL_META_KEY) if isinstance(meta, dict) else getattr(meta, "log_level", None)
+    return value if isinstance(value, str) else None
 
 
 def _downstream_error(exc: downstream.DownstreamError) -> MCPError:

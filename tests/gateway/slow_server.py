@@ -28,6 +28,14 @@ async def count(steps: int, ctx: Context) -> str:
 
 
 @server.tool()
+async def chatty(ctx: Context) -> str:
+    """Write two log messages, then answer."""
+    await ctx.log("info", "warming up", logger_name="slow")
+    await ctx.log("warning", "almost done", logger_name="slow")
+    return "said it"
+
+
+@server.tool()
 async def grow(name: str, ctx: Context) -> str:
     """Add a tool called ``name`` and tell the client the tool list changed."""
 

@@ -202,3 +202,37 @@ async def test_a_new_client_for_a_known_url_keeps_the_servers_capabilities(live_
         assert {p.name for p in second.prompts} == {"haiku"}
     finally:
         process.kill()
+
+
+async def test_log_messages_of_a_downstream_tool_reach_a_client_that_opted_in(live_server, tenant):
+    process, port = _serve("streamable-http")
+    try:
+        await sync_to_async(ServerConnection.objects.create)(
+            organization=tenant.org,
+            name="talker",
+            transport="streamable_http",
+            url=f"http://127.0.0.1:{port}/mcp",
+            timeout_seconds=10,
+        )
+        heard: list[tuple[str, object]] = []
+
+        async def on_log(entry) -> None:
+            heard.append((entry.level, entry.data))
+
+        async with connect(
+            live_server.mcp_url, tenant.key, log_level="warning", logging_callback=on_log
+        ) as client:
+            result = await client.call_tool("talker__chatty", {})
+        assert result.content[0].text == "said it"
+        assert heard == [("warning", "almost done")]  # at the requested level and above only
+
+        quiet: list = []
+
+        async def on_quiet_log(entry) -> None:
+            quiet.append(entry)
+
+        async with connect(live_server.mcp_url, tenant.key, logging_callback=on_quiet_log) as client:
+            await client.call_tool("talker__chatty", {})
+        assert quiet == []  # no opt-in, no log messages
+    finally:
+        process.kill()
