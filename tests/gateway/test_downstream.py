@@ -3,6 +3,7 @@ clear MCP error within the timeout."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -37,6 +38,25 @@ def _serve(transport: str) -> tuple[subprocess.Popen, int]:
             time.sleep(0.1)
     process.kill()
     raise AssertionError(f"slow_server {transport} did not start")
+
+
+@contextlib.asynccontextmanager
+async def registered_server(org, name: str, transport: str, timeout: float = 10):
+    """slow_server.py started over ``transport`` and registered as the organization's server
+    connection ``name``; yields (process, connection); the process is killed at the end."""
+    process, port = _serve(transport)
+    path = "/sse" if transport == "sse" else "/mcp"
+    try:
+        connection = await sync_to_async(ServerConnection.objects.create)(
+            organization=org,
+            name=name,
+            transport=transport.replace("-", "_"),
+            url=f"http://127.0.0.1:{port}{path}",
+            timeout_seconds=timeout,
+        )
+        yield process, connection
+    finally:
+        process.kill()
 
 
 @pytest.fixture
@@ -120,15 +140,7 @@ async def test_downstream_prompts_resources_and_list_changed(live_server, tenant
     from tests.gateway import rawmcp
     from tests.gateway.test_sessions_shared import StreamReader
 
-    process, port = _serve("sse")
-    try:
-        await sync_to_async(ServerConnection.objects.create)(
-            organization=tenant.org,
-            name="remote",
-            transport="sse",
-            url=f"http://127.0.0.1:{port}/sse",
-            timeout_seconds=5,
-        )
+    async with registered_server(tenant.org, "remote", "sse", 5):
         session, _ = await sync_to_async(rawmcp.initialize)(live_server.mcp_url, tenant.key, "2025-11-25")
         reader = await sync_to_async(StreamReader)(live_server.mcp_url, tenant.key, session)
         try:
@@ -151,21 +163,11 @@ async def test_downstream_prompts_resources_and_list_changed(live_server, tenant
                 assert sprout.content[0].text == "sprout works"
         finally:
             reader.close()
-    finally:
-        process.kill()
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_progress_of_a_downstream_tool_reaches_the_client(live_server, tenant, mode):
-    process, port = _serve("streamable-http")
-    try:
-        await sync_to_async(ServerConnection.objects.create)(
-            organization=tenant.org,
-            name="counter",
-            transport="streamable_http",
-            url=f"http://127.0.0.1:{port}/mcp",
-            timeout_seconds=10,
-        )
+    async with registered_server(tenant.org, "counter", "streamable-http", 10):
         seen: list[tuple[float, float | None, str | None]] = []
 
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:
@@ -175,8 +177,6 @@ async def test_progress_of_a_downstream_tool_reaches_the_client(live_server, ten
             result = await client.call_tool("counter__count", {"steps": 3}, progress_callback=on_progress)
         assert result.content[0].text == "counted 3"
         assert seen == [(1, 3, "step 1"), (2, 3, "step 2"), (3, 3, "step 3")]
-    finally:
-        process.kill()
 
 
 async def test_a_new_client_for_a_known_url_keeps_the_servers_capabilities(live_server, tenant):
@@ -205,15 +205,7 @@ async def test_a_new_client_for_a_known_url_keeps_the_servers_capabilities(live_
 
 
 async def test_log_messages_of_a_downstream_tool_reach_a_client_that_opted_in(live_server, tenant):
-    process, port = _serve("streamable-http")
-    try:
-        await sync_to_async(ServerConnection.objects.create)(
-            organization=tenant.org,
-            name="talker",
-            transport="streamable_http",
-            url=f"http://127.0.0.1:{port}/mcp",
-            timeout_seconds=10,
-        )
+    async with registered_server(tenant.org, "talker", "streamable-http", 10):
         heard: list[tuple[str, object]] = []
 
         async def on_log(entry) -> None:
@@ -234,5 +226,3 @@ async def test_log_messages_of_a_downstream_tool_reach_a_client_that_opted_in(li
         async with connect(live_server.mcp_url, tenant.key, logging_callback=on_quiet_log) as client:
             await client.call_tool("talker__chatty", {})
         assert quiet == []  # no opt-in, no log messages
-    finally:
-        process.kill()
