@@ -246,6 +246,34 @@ def committed(django_db_setup, django_db_blocker):
         yield
 
 
+# --------------------------------------------------------------------------- private services
+@pytest.fixture
+def private_redis():
+    """A Redis server of this test's own on a free port (``tests/faults.py``): stop, kill and
+    start it freely; the machine's shared Redis is never touched."""
+    from tests.faults import PrivateRedis
+
+    server = PrivateRedis()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def private_postgres():
+    """A throwaway PostgreSQL cluster of this test's own on a free port (``tests/faults.py``)."""
+    from tests.faults import PrivatePostgres
+
+    server = PrivatePostgres()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
 # --------------------------------------------------------------------------- browser
 @pytest.fixture
 def browser():
