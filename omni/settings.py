@@ -372,6 +372,31 @@ MCP_INPROCESS_SERVERS = {
     "analytics": "mcp_servers.analytics.server:build_server",
 }
 
+# --------------------------------------------------------------------------- compute isolation
+# (omni/security/schemas.py, mcp_servers/workers.py, mcp_servers/quotas.py; docs/security.md)
+# Work budget of one JSON Schema evaluation of an untrusted schema (a tool's inputSchema at the
+# gateway, json_tool's json_schema): keyword evaluations, $ref follows, validation errors created.
+SCHEMA_MAX_STEPS = env_int("SCHEMA_MAX_STEPS", 20_000, minimum=100)
+SCHEMA_MAX_REFS = env_int("SCHEMA_MAX_REFS", 2_000, minimum=10)
+SCHEMA_MAX_ERRORS = env_int("SCHEMA_MAX_ERRORS", 1_000, minimum=10)
+# The built-in servers' CPU-heavy steps run in a pool of worker processes (one pool per process
+# that serves them): its size, and per call a CPU-time limit, an address-space limit and a
+# wall-clock timeout after which the worker is killed and replaced.
+TOOL_WORKERS = env_int("TOOL_WORKERS", 2, minimum=1)
+TOOL_WORKER_CPU_SECONDS = env_int("TOOL_WORKER_CPU_SECONDS", 10, minimum=1)
+TOOL_WORKER_MEMORY_MB = env_int("TOOL_WORKER_MEMORY_MB", 1024, minimum=128)
+TOOL_WORKER_TIMEOUT_SECONDS = env_float("TOOL_WORKER_TIMEOUT_SECONDS", 15.0, minimum=0.1)
+# Calls waiting for a worker beyond this many per worker are refused at once ("pool busy").
+TOOL_WORKER_QUEUE_PER_WORKER = env_int("TOOL_WORKER_QUEUE_PER_WORKER", 16, minimum=1)
+# Quotas of the built-in servers' data per organization (override per organization in
+# Organization.settings["quotas"], e.g. {"notes": 50000}).
+QUOTA_DEFAULTS = {
+    "notes": env_int("QUOTA_NOTES", 10_000, minimum=0),
+    "note_bytes": env_int("QUOTA_NOTE_BYTES", 50 * 1024 * 1024, minimum=0),
+    "datasets": env_int("QUOTA_DATASETS", 100, minimum=0),
+    "dataset_bytes": env_int("QUOTA_DATASET_BYTES", 200 * 1024 * 1024, minimum=0),
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
