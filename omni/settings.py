@@ -391,6 +391,17 @@ def _check_egress_allow(entries: list[str]) -> None:
 
 
 _check_egress_allow(MCP_EGRESS_ALLOW)
+# Login lockout counters must be seen by every process. With Redis they live in the default cache;
+# without it (the embedded default) in a file cache under var/ (one lock file serialises updates).
+if REDIS_URL:
+    LOGIN_LOCKOUT_CACHE = "default"
+else:
+    CACHES["lockout"] = {
+        "BACKEND": "omni.tenants.auth.filecache.LockedFileCache",
+        "LOCATION": str(VAR_DIR / "cache" / "lockout"),
+        "OPTIONS": {"MAX_ENTRIES": 100000},
+    }
+    LOGIN_LOCKOUT_CACHE = "lockout"
 
 LOGGING = {
     "version": 1,
