@@ -397,6 +397,37 @@ QUOTA_DEFAULTS = {
     "dataset_bytes": env_int("QUOTA_DATASET_BYTES", 200 * 1024 * 1024, minimum=0),
 }
 
+# --------------------------------------------------------------------------- egress policy, lockout store
+# Egress policy (omni/security/egress.py, docs/security.md): the gateway refuses to connect an
+# organization's server to loopback, private, link-local, multicast, reserved and other internal
+# addresses, at save time and at connect time. MCP_EGRESS_ALLOW opens internal targets on purpose:
+# CIDRs or addresses (10.0.0.0/8, 127.0.0.1) and host names (mcp.internal, *.corp.example).
+# Global servers (no organization: registered by operators) are exempt.
+MCP_EGRESS_ALLOW = env_list("MCP_EGRESS_ALLOW", [])
+
+
+def _check_egress_allow(entries: list[str]) -> None:
+    from omni.security.egress import parse_allow_list
+
+    try:
+        parse_allow_list(entries)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"MCP_EGRESS_ALLOW: {exc}") from None
+
+
+_check_egress_allow(MCP_EGRESS_ALLOW)
+# Login lockout counters must be seen by every process. With Redis they live in the default cache;
+# without it (the embedded default) in a file cache under var/ (one lock file serialises updates).
+if REDIS_URL:
+    LOGIN_LOCKOUT_CACHE = "default"
+else:
+    CACHES["lockout"] = {
+        "BACKEND": "omni.tenants.auth.filecache.LockedFileCache",
+        "LOCATION": str(VAR_DIR / "cache" / "lockout"),
+        "OPTIONS": {"MAX_ENTRIES": 100000},
+    }
+    LOGIN_LOCKOUT_CACHE = "lockout"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -194,6 +194,21 @@ def _suite_rate_limits():
     settings.LOGIN_LOCKOUT_IP_FAILURES = 100000
 
 
+# --------------------------------------------------------------------------- egress policy
+# The suite's MCP servers listen on 127.0.0.1, which the egress policy refuses for organizations'
+# servers: the suite allows loopback deliberately (as an operator would with MCP_EGRESS_ALLOW).
+# Tests of the policy itself (tests/security/test_egress.py) set the strict policy with `settings`.
+SUITE_EGRESS_ALLOW = {"MCP_EGRESS_ALLOW": "127.0.0.0/8,::1"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _suite_egress_allow():
+    from django.conf import settings
+
+    os.environ.update(SUITE_EGRESS_ALLOW)  # inherited by the live server processes
+    settings.MCP_EGRESS_ALLOW = SUITE_EGRESS_ALLOW["MCP_EGRESS_ALLOW"].split(",")
+
+
 # --------------------------------------------------------------------------- live servers
 @pytest.fixture(scope="session")
 def live_server_factory(django_db_setup, _one_session_per_database, redis_flush):

@@ -8,7 +8,6 @@ database connections. Every refusal is an HTTP status with a JSON-RPC error body
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 from typing import Any
 
@@ -40,7 +39,11 @@ RATE_LIMITED = -32013
 
 
 def origin_allowed(origin: str) -> bool:
-    return any(fnmatch.fnmatchcase(origin, pattern) for pattern in settings.MCP_ALLOWED_ORIGINS)
+    """Scheme, host and port compared by parts; a pattern's port is digits or ``*`` (see
+    omni/security/origins.py): ``http://127.0.0.1:9999@evil.example`` is not ``http://127.0.0.1:*``."""
+    from omni.security.origins import origin_allowed as matches
+
+    return matches(origin, settings.MCP_ALLOWED_ORIGINS)
 
 
 CORS_ALLOW_HEADERS = (

@@ -29,6 +29,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from omni.gateway.signing import GatewaySigner
+from omni.security import egress
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +154,8 @@ async def open_client(
         mode, prior = _url_modes.get(target.url, ("auto", None))
         timeout = httpx2.Timeout(target.timeout, read=target.timeout)
         auth = GatewaySigner()  # every request signed (X-Omni-Signature, docs/signing.md)
-        async with httpx2.AsyncClient(headers=_headers(target), timeout=timeout, auth=auth) as http:
+        # Every connection passes the egress policy (organizations' servers; docs/security.md).
+        async with egress.http_client(target, headers=_headers(target), timeout=timeout, auth=auth) as http:
             transport = streamable_http_client(target.url, http_client=http)
             async with Client(
                 transport, mode=mode, prior_discover=prior, cache=None, message_handler=on_change, **logs
@@ -167,7 +169,11 @@ async def open_client(
         return
     if target.transport == "sse":
         transport = sse_client(
-            target.url, headers=_headers(target), timeout=target.timeout, auth=GatewaySigner()
+            target.url,
+            headers=_headers(target),
+            timeout=target.timeout,
+            auth=GatewaySigner(),
+            httpx_client_factory=egress.client_factory(target),
         )
         async with Client(transport, mode="legacy", cache=None, message_handler=on_change, **logs) as client:
             yield client
@@ -183,13 +189,9 @@ async def open_client(
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, MCPError):
-        return exc.error.message
-    if isinstance(exc, BaseExceptionGroup):
-        return "; ".join(_describe(e) for e in exc.exceptions)
-    if isinstance(exc, httpx2.HTTPError | OSError):
-        return f"unreachable ({type(exc).__name__}: {exc})"
-    return f"{type(exc).__name__}: {exc}"
+    """A category only (refused, timed out, TLS, not an MCP server…): the details, which may quote
+    the response or tell open from closed ports, go to the server log."""
+    return egress.failure_category(exc)
 
 
 # --------------------------------------------------------------------------- connection pool
@@ -305,6 +307,9 @@ async def _guard(target: Target, what: str) -> AsyncIterator[None]:
     except TimeoutError:
         raise DownstreamError(target.name, f"{what} timed out after {target.timeout:g}s") from None
     except MCPError as exc:
+        if egress.is_sdk_synthesised(exc.error.message):  # not the server's answer: may quote the body
+            logger.info("downstream %s failed during %s: %r", target.name, what, exc)
+            raise DownstreamError(target.name, f"{what} failed: {_describe(exc)}") from exc
         raise DownstreamError(
             target.name, exc.error.message, code=exc.error.code, data=exc.error.data
         ) from exc

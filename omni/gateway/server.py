@@ -28,6 +28,7 @@ from omni.gateway.catalogue import Catalogue, cached_catalogue, get_catalogue
 from omni.gateway.listen import subscriptions_listen
 from omni.gateway.recording import AuditTarget, record_later
 from omni.registry import services as registry
+from omni.registry.access import uri_spellings
 from omni.security import schemas as safe_schemas
 from omni.security.limits import check_json_limits, check_uri
 from omni.tenants.context import OrgContext
@@ -325,6 +326,7 @@ async def list_resource_templates(
             mime_type=t.mime_type or None,
         )
         for t in catalogue.templates
+        if catalogue.allows(org_ctx, "resource", t.uri_template)  # rules match the URI template
     ]
     page, next_cursor = _page(templates, params, 0)
     return types.ListResourceTemplatesResult(resource_templates=page, next_cursor=next_cursor)
@@ -365,7 +367,10 @@ async def read_resource(ctx: ServerRequestContext[Any, Any], params: types.ReadR
             code=INVALID_PARAMS, message=f"Invalid resource URI: {bad_uri}", data={"uri": uri[:200]}
         )
     catalogue = await get_catalogue(org_ctx.organization)
-    if not catalogue.allows(org_ctx, "resource", uri):
+    # Every spelling of the URI must be allowed (as written, normalised, as a template expands it):
+    # a deny rule on notes://secret/* also refuses notes://%73ecret/summary (registry/access.py).
+    spellings = uri_spellings(uri, [template.uri_template for template in catalogue.templates])
+    if not all(catalogue.allows(org_ctx, "resource", spelling) for spelling in spellings):
         _denied(org_ctx, "resource", uri)
         raise MCPError(code=INVALID_PARAMS, message=f"Resource not found: {uri}", data={"uri": uri})
     result = _read(catalogue, uri)

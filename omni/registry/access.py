@@ -11,15 +11,25 @@ The rules are ``AccessRule`` rows of the organization (``access_models.py``). Se
 * **no matching rule: allowed** (an organization without rules sees everything). A catch-all
   ``deny *`` with a higher priority number than some ``allow`` rules makes an allow-list.
 
+Resource URIs are checked **canonically**: a URI has many spellings (``notes://%73ecret/summary``
+is ``notes://secret/summary``), and a resource template decodes its variables before it renders.
+So a resource is allowed only when every spelling is: the URI as written, its RFC 3986 normal form
+(``normalize_uri``: escaped unreserved characters decoded, other escapes upper-cased, the scheme
+lower-cased) and, for each resource template that matches it, the template's expansion of the
+decoded variables (``uri_spellings``). Deny wins over any spelling. Rule patterns of kind
+``resource`` are normalised the same way when compiled.
+
 For the gateway: ``rules = await aload_rules(org)`` once per catalogue build (cache it with the
-catalogue: saving a rule invalidates it), then ``rules.allows(ctx, "tool", name)`` per item. For
-views: ``visible(ctx, kind, names)`` and ``allowed(ctx, kind, name)`` load the rules once per call.
+catalogue: saving a rule invalidates it), then ``rules.allows(ctx, "tool", name)`` per item (for a
+resource read, every one of ``uri_spellings(uri, templates)``). For views:
+``visible(ctx, kind, names)`` and ``allowed(ctx, kind, name)`` load the rules once per call.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
+import string
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,6 +38,7 @@ from typing import Any
 from django.http import Http404
 
 from omni.registry.access_models import AccessRule
+from omni.registry.templating import UriTemplateError, expand_uri, match_uri
 from omni.tenants.context import OrgContext
 from omni.tenants.models import ApiKey, Organization
 from omni.tenants.permissions import ORG_MANAGE, require
@@ -57,6 +68,40 @@ class CompiledRule:
         return self.kind == kind and self.regex.match(name) is not None
 
 
+RESOURCE = AccessRule.Kind.RESOURCE
+_UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+
+
+def normalize_uri(uri: str) -> str:
+    """The RFC 3986 (6.2.2) normal form: percent-escapes of unreserved characters decoded
+    (``%73`` → ``s``), the other escapes upper-cased (``%2f`` → ``%2F``), the scheme lower-cased."""
+
+    def unescape(match: re.Match[str]) -> str:
+        char = chr(int(match.group(1), 16))
+        return char if char in _UNRESERVED else "%" + match.group(1).upper()
+
+    text = _ESCAPE.sub(unescape, uri)
+    return _SCHEME.sub(lambda m: m.group(1).lower() + ":", text, count=1)
+
+
+def uri_spellings(uri: str, uri_templates: Iterable[str] = ()) -> list[str]:
+    """Every spelling of ``uri`` that access rules must allow: as written, normalised, and each
+    matching template's expansion of the decoded variables (what the template will render)."""
+    spellings = {uri: None, normalize_uri(uri): None}
+    for template in uri_templates:
+        try:
+            variables = match_uri(template, uri)
+            if variables is not None:
+                expanded = expand_uri(template, variables)
+                spellings.setdefault(expanded)
+                spellings.setdefault(normalize_uri(expanded))
+        except UriTemplateError:
+            continue
+    return list(spellings)
+
+
 def _check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(sorted(KINDS))}")
@@ -82,12 +127,23 @@ class RuleSet:
                 return rule.effect == AccessRule.Effect.ALLOW
         return True
 
+    @classmethod
+    def _decide_all(cls, rules: tuple[CompiledRule, ...], kind: str, name: str) -> bool:
+        """A resource URI as written and normalised must both be allowed (deny wins)."""
+        if kind != RESOURCE:
+            return cls._decide(rules, kind, name)
+        return all(cls._decide(rules, kind, spelling) for spelling in {name, normalize_uri(name)})
+
     def allows(self, ctx: OrgContext, kind: str, name: str) -> bool:
         """Whether ``ctx`` may see and use the ``kind`` item exposed as ``name``."""
         _check_kind(kind)
         if not self.rules:
             return True
-        return self._decide(self.for_context(ctx), kind, name)
+        return self._decide_all(self.for_context(ctx), kind, name)
+
+    def allows_uri(self, ctx: OrgContext, uri: str, uri_templates: Iterable[str] = ()) -> bool:
+        """Whether ``ctx`` may read ``uri``: every spelling (``uri_spellings``) must be allowed."""
+        return all(self.allows(ctx, RESOURCE, spelling) for spelling in uri_spellings(uri, uri_templates))
 
     def visible(self, ctx: OrgContext, kind: str, names: Iterable[str]) -> set[str]:
         """The subset of ``names`` that ``ctx`` may see."""
@@ -96,11 +152,15 @@ class RuleSet:
         if not self.rules:
             return names
         rules = tuple(rule for rule in self.for_context(ctx) if rule.kind == kind)
-        return {name for name in names if self._decide(rules, kind, name)}
+        return {name for name in names if self._decide_all(rules, kind, name)}
 
 
 def _effect_order(effect: str) -> int:
     return 0 if effect == AccessRule.Effect.DENY else 1
+
+
+def _pattern(row: AccessRule) -> str:
+    return normalize_uri(row.pattern) if row.kind == RESOURCE else row.pattern
 
 
 def compile_rules(org_id: int | None, rows: Iterable[AccessRule]) -> RuleSet:
@@ -114,7 +174,7 @@ def compile_rules(org_id: int | None, rows: Iterable[AccessRule]) -> RuleSet:
             pattern=row.pattern,
             effect=row.effect,
             priority=row.priority,
-            regex=re.compile(fnmatch.translate(row.pattern)),
+            regex=re.compile(fnmatch.translate(_pattern(row))),
         )
         for row in rows
     )

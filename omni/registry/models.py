@@ -354,6 +354,11 @@ class ServerConnection(RegistryItem):
             if not self.url:
                 raise ValidationError({"url": "An HTTP server needs a URL."})
             URLValidator(schemes=["http", "https"])(self.url)
+            if self.organization_id is not None:  # global servers (operators') are exempt
+                try:
+                    v.validate_egress_url(self.url)
+                except ValidationError as exc:
+                    raise ValidationError({"url": exc.messages}) from None
         elif self.transport == T.STDIO:
             if not self.command.strip():
                 raise ValidationError({"command": "A stdio server needs a command."})
@@ -377,5 +382,5 @@ class ServerConnection(RegistryItem):
         return not self.tool_allowlist or tool_name in self.tool_allowlist
 
 
-from omni.registry.pins import ToolPin  # noqa: E402,F401  (tool pinning lives in its own module)
 from omni.registry.access_models import AccessRule  # noqa: E402,F401  (access rules: access.py)
+from omni.registry.pins import ToolPin  # noqa: E402,F401  (tool pinning lives in its own module)

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 
 from omni.registry.templating import NAME_PATTERN
+from omni.security.egress import EgressDenied, check_url
 
 validate_item_name = RegexValidator(
     r"^[a-zA-Z0-9_.-]+\Z", "Use only letters, digits, '_', '.' and '-'.", code="invalid_name"
@@ -84,3 +85,12 @@ def validate_string_dict(value: object) -> None:
 
 
 URI_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def validate_egress_url(url: str) -> None:
+    """The egress policy at save time (organizations' servers): a URL whose host is or resolves to
+    a loopback, private, link-local… address is refused unless ``MCP_EGRESS_ALLOW`` opens it."""
+    try:
+        check_url(url)
+    except EgressDenied as exc:
+        raise ValidationError(f"Refused: {exc}.", code="egress_denied") from None

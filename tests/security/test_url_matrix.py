@@ -72,7 +72,7 @@ CLASSIFICATION: dict[str, str] = {
     "registry:server_create": REGISTRY_WRITE,
     "registry:server_detail": REGISTRY_READ,
     "registry:server_edit": REGISTRY_WRITE,
-    "registry:server_tools": REGISTRY_READ,
+    "registry:server_tools": TOOLS_CALL,
     "registry:server_test": TOOLS_CALL,
     "registry:server_toggle": REGISTRY_WRITE,
     "registry:server_allowlist": REGISTRY_WRITE,

@@ -74,7 +74,7 @@ ROUTES = [
     Route("server_create", "post", "/o/{slug}/servers/new/", REGISTRY_WRITE, 302, SERVER_DATA),
     Route("server_detail", "get", "/o/{slug}/servers/{server}/", REGISTRY_READ, 200),
     Route("global_server_detail", "get", "/o/{slug}/servers/{gserver}/", REGISTRY_READ, 200),
-    Route("server_tools", "get", "/o/{slug}/servers/{server}/tools/", REGISTRY_READ, 200),
+    Route("server_tools", "post", "/o/{slug}/servers/{server}/tools/", TOOLS_CALL, 200),
     Route("server_test", "post", "/o/{slug}/servers/{server}/test/", TOOLS_CALL, 200),
     Route("server_edit_form", "get", "/o/{slug}/servers/{server}/edit/", REGISTRY_WRITE, 200),
     Route("server_edit", "post", "/o/{slug}/servers/{server}/edit/", REGISTRY_WRITE, 302, SERVER_DATA),

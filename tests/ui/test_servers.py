@@ -50,7 +50,7 @@ def test_register_by_url_test_connection_and_see_tools(world, login, utilities_u
     result = response.content.decode()
     assert 'data-testid="test-ok"' in result and "9 tools" in result and "<html" not in result
 
-    tools = client.get(_url(world, f"{server.uuid}/tools/"), HTTP_HX_REQUEST="true").content.decode()
+    tools = client.post(_url(world, f"{server.uuid}/tools/"), HTTP_HX_REQUEST="true").content.decode()
     names = {name for name in UTILITIES_TOOLS if f"<code>{name}</code>" in tools}
     assert names == UTILITIES_TOOLS, tools[:1500]
     assert "Evaluate" in tools or "expression" in tools  # descriptions and schemas are shown
@@ -68,7 +68,7 @@ def test_allowlist_from_the_tool_checkboxes(world, login, utilities_url):
     assert response.status_code == 302
     server.refresh_from_db()
     assert server.tool_allowlist == ["calculate", "hash_text"]
-    tools = client.get(_url(world, f"{server.uuid}/tools/"), HTTP_HX_REQUEST="true").content.decode()
+    tools = client.post(_url(world, f"{server.uuid}/tools/"), HTTP_HX_REQUEST="true").content.decode()
     assert tools.count(" checked>") == 2  # all nine listed, two checked
     # Checking every tool clears the allowlist (new tools of the server are offered too).
     client.post(_url(world, f"{server.uuid}/allowlist/"), {"tools": offered, "offered": offered})
@@ -88,8 +88,9 @@ def test_dead_port_gives_a_clear_error(world, login, dead_url):
     assert result.status_code == 200
     text = result.content.decode()
     assert 'data-testid="test-error"' in text and "Connection failed" in text
-    assert "server &#x27;utils&#x27;" in text and ("unreachable" in text or "connect" in text.lower())
-    tools = client.get(_url(world, f"{server.uuid}/tools/")).content.decode()
+    assert "server &#x27;utils&#x27;" in text and "connection refused or unreachable" in text
+    assert "ConnectError" not in text and "All connection attempts" not in text  # details: the log
+    tools = client.post(_url(world, f"{server.uuid}/tools/")).content.decode()
     assert 'data-testid="tools-error"' in tools and "<html" in tools  # without htmx: the whole page
 
 
@@ -210,10 +211,22 @@ def test_global_server_is_read_only_and_can_be_overridden_without_its_credential
 
 
 @pytest.mark.parametrize("role", ["viewer"])
-def test_viewer_sees_no_write_controls(world, login, role):
+def test_viewer_sees_no_write_controls_and_cannot_probe(world, login, role):
     server = ServerConnectionFactory(organization=world.acme, name="ro")
     client = login(world.user(role))
     page = client.get(_url(world, f"{server.uuid}/")).content.decode()
     assert "Test connection" not in page and "/edit/" not in page and "/toggle/" not in page
-    tools = client.get(_url(world, f"{server.uuid}/tools/"), HTTP_HX_REQUEST="true").content.decode()
+    # The page itself never connects for a viewer, and the live probe is a POST needing tools:call.
+    assert "/tools/" not in page and 'data-testid="tools-no-probe"' in page
+    assert client.get(_url(world, f"{server.uuid}/tools/"), HTTP_HX_REQUEST="true").status_code == 405
+    assert client.post(_url(world, f"{server.uuid}/tools/"), HTTP_HX_REQUEST="true").status_code == 403
+    assert client.post(_url(world, f"{server.uuid}/test/"), HTTP_HX_REQUEST="true").status_code == 403
+
+
+def test_member_lists_tools_without_write_controls(world, login):
+    server = ServerConnectionFactory(organization=world.acme, name="ro")
+    client = login(world.acme_member)
+    page = client.get(_url(world, f"{server.uuid}/")).content.decode()
+    assert 'hx-post="' + _url(world, f"{server.uuid}/tools/") + '"' in page
+    tools = client.post(_url(world, f"{server.uuid}/tools/"), HTTP_HX_REQUEST="true").content.decode()
     assert "<code>calculate</code>" in tools and 'name="tools"' not in tools

@@ -1,6 +1,10 @@
 """MCP servers: list, register (URL or command), edit, enable/disable, delete, override a global
-one, test the connection and see its tools (a real connection through the gateway's own client),
-and the per-tool allowlist."""
+one, test the connection and see its tools (a real connection through the gateway's own client,
+under the egress policy), and the per-tool allowlist.
+
+A connection is opened only by a POST from someone who may call tools (``tools:call``), and its
+failures are shown as a category (refused, timed out, TLS, not an MCP server, blocked by the egress
+policy…); the details are in the server log."""
 
 from __future__ import annotations
 
@@ -92,9 +96,12 @@ def server_detail(request: HttpRequest, slug: str, item_id: str) -> HttpResponse
     return render_org(request, "registry/server_detail.html", {"item": server, "kind": SERVERS})
 
 
-@org_view(REGISTRY_READ)
+@require_POST
+@org_view(TOOLS_CALL)
 def server_tools(request: HttpRequest, slug: str, item_id: str) -> HttpResponse:
-    """Connect and show the server's tools (name, description, input schema) or the error."""
+    """Connect and show the server's tools (name, description, input schema) or the error.
+
+    A live connection: a POST (the page asks for it) with the right to call tools, never a GET."""
     server = visible_item(request, SERVERS, item_id)
     context = {"item": server, "kind": SERVERS, "probe": probe(server)}
     return render_org(

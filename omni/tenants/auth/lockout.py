@@ -1,6 +1,8 @@
 """Login lockout: too many failed logins for a username, or from an IP, lock it for a while.
 
-Counters live in the Django cache (Redis in production: every web process sees the same counts).
+Counters live in the ``LOGIN_LOCKOUT_CACHE`` cache, which every process shares: Redis in production,
+a file cache under ``var/`` in the embedded default (``filecache.py``), so ``manage.py unlock_login``
+lifts a lock for every web process, with or without Redis.
 Within ``LOGIN_LOCKOUT_WINDOW_SECONDS``, ``LOGIN_LOCKOUT_FAILURES`` failures for one username, or
 ``LOGIN_LOCKOUT_IP_FAILURES`` from one IP, lock that username or IP for
 ``LOGIN_LOCKOUT_MINUTES``; while locked every attempt is refused, right password or not, and is
