@@ -37,9 +37,9 @@ async def chatty(ctx: Context) -> str:
 
 @server.tool()
 async def noisy_hang(lines: int, ctx: Context, seconds: float = 3600) -> str:
-    """Write ``lines`` log messages of about 100 bytes each, then sleep long (history in flight)."""
-    for line in range(lines):
-        await ctx.log("info", f"line {line}: " + "x" * 90, logger_name="slow")
+    """Report ``lines`` progress steps of about 100 bytes each, then sleep long (history in flight)."""
+    for line in range(1, lines + 1):
+        await ctx.report_progress(line, lines, f"line {line}: " + "x" * 90)
     await anyio.sleep(seconds)
     return "woke up"
 
