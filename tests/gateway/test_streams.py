@@ -378,10 +378,10 @@ async def test_version_counters_never_alias_after_redis_loses_its_data(private_r
 
 def test_redis_client_timeouts_fit_blocking_reads(settings):
     """The asyncio default socket timeout (5 s) would cut every 10 s XREAD BLOCK."""
+    from redis.retry import Retry
+
     from omni.gateway import redis_clients
     from omni.gateway.streams import BLOCK_MS
-
-    from redis.retry import Retry
 
     kwargs = redis_clients._kwargs("blocking", BLOCK_MS / 1000, Retry)
     assert kwargs["socket_timeout"] > BLOCK_MS / 1000
