@@ -428,6 +428,32 @@ else:
     }
     LOGIN_LOCKOUT_CACHE = "lockout"
 
+
+# --------------------------------------------------------------------------- gateway streams and quotas
+# (issue 14 parts 1, 3, 4, 7; issue 7 part 3: sessions, streams, history.) See docs/gateway.md.
+# A keep-alive comment goes out on every idle SSE stream (GET /mcp, /sse, resumed streams) this often.
+MCP_KEEPALIVE_SECONDS = env_int("MCP_KEEPALIVE_SECONDS", 15, minimum=1)
+# Socket timeout of ordinary Redis commands (blocking stream reads get their block time + 5 s).
+MCP_REDIS_SOCKET_TIMEOUT = env_float("MCP_REDIS_SOCKET_TIMEOUT", 5.0, minimum=0.5)
+# A running request refreshes its owner lease this long; a resumed stream whose lease lapsed ends
+# with a JSON-RPC error (the executing process died).
+MCP_REQUEST_LEASE_SECONDS = env_int("MCP_REQUEST_LEASE_SECONDS", 10, minimum=2)
+# How long a request stream stays replayable after its response was delivered (0: deleted at once).
+MCP_DELIVERED_STREAM_SECONDS = env_int("MCP_DELIVERED_STREAM_SECONDS", 10, minimum=0)
+# How often a web process sweeps expired sessions (and their stream keys) out of the store.
+MCP_SESSION_SWEEP_SECONDS = env_int("MCP_SESSION_SWEEP_SECONDS", 60, minimum=1)
+# Quotas per API key and per organization (an organization may override them in
+# Organization.settings["quotas"], like rate limits). Refusals are HTTP 429 + JSON-RPC error.
+MCP_QUOTA_DEFAULTS = {
+    "sessions_per_key": env_int("MCP_QUOTA_SESSIONS_PER_KEY", 100, minimum=1),
+    "sessions_per_org": env_int("MCP_QUOTA_SESSIONS_PER_ORG", 1000, minimum=1),
+    "streams_per_key": env_int("MCP_QUOTA_STREAMS_PER_KEY", 20, minimum=1),
+    "streams_per_org": env_int("MCP_QUOTA_STREAMS_PER_ORG", 200, minimum=1),
+    "history_bytes_per_session": env_int(
+        "MCP_QUOTA_HISTORY_BYTES_PER_SESSION", 16 * 1024 * 1024, minimum=1024
+    ),
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

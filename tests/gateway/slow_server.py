@@ -36,6 +36,15 @@ async def chatty(ctx: Context) -> str:
 
 
 @server.tool()
+async def noisy_hang(lines: int, ctx: Context, seconds: float = 3600) -> str:
+    """Report ``lines`` progress steps of about 100 bytes each, then sleep long (history in flight)."""
+    for line in range(1, lines + 1):
+        await ctx.report_progress(line, lines, f"line {line}: " + "x" * 90)
+    await anyio.sleep(seconds)
+    return "woke up"
+
+
+@server.tool()
 async def grow(name: str, ctx: Context) -> str:
     """Add a tool called ``name`` and tell the client the tool list changed."""
 
