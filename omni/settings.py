@@ -360,6 +360,27 @@ MCP_PAGE_SIZE = env_int("MCP_PAGE_SIZE", 50, minimum=1)
 MCP_EVENT_HISTORY = env_int("MCP_EVENT_HISTORY", 1000, minimum=10)
 # How long a downstream server's tool list stays cached before it is asked again.
 MCP_DOWNSTREAM_TOOLS_TTL = env_int("MCP_DOWNSTREAM_TOOLS_TTL", 300, minimum=0)
+# ---- Downstream containment and limits (omni/gateway/downstream.py, pool.py, catalogue.py,
+# downstream_limits.py; docs/gateway.md "Containment", docs/security.md "Downstream limits").
+# Pooled clients per server connection and process, and calls one client carries before another
+# is opened (stdio servers always get one client).
+MCP_DOWNSTREAM_CLIENTS_PER_SERVER = env_int("MCP_DOWNSTREAM_CLIENTS_PER_SERVER", 4, minimum=1)
+MCP_DOWNSTREAM_CALLS_PER_CLIENT = env_int("MCP_DOWNSTREAM_CALLS_PER_CLIENT", 16, minimum=1)
+# How long a request that finds the registry changed waits for the new catalogue before it is
+# answered without the servers that have not listed yet (they follow in the background).
+MCP_CATALOGUE_WAIT_SECONDS = env_float("MCP_CATALOGUE_WAIT_SECONDS", 5.0, minimum=0.0)
+# First retry of a server that is down or could not be listed (then doubling, up to 60 s).
+MCP_DOWNSTREAM_RETRY_SECONDS = env_float("MCP_DOWNSTREAM_RETRY_SECONDS", 10.0, minimum=0.1)
+# Limits on what a downstream server sends; an organization overrides them in
+# Organization.settings["downstream_limits"] (max_response_bytes, max_list_items,
+# max_definition_bytes).
+MCP_DOWNSTREAM_MAX_RESPONSE_BYTES = env_int(
+    "MCP_DOWNSTREAM_MAX_RESPONSE_BYTES", 8 * 1024 * 1024, minimum=1024
+)
+MCP_DOWNSTREAM_MAX_LIST_ITEMS = env_int("MCP_DOWNSTREAM_MAX_LIST_ITEMS", 1000, minimum=1)
+MCP_DOWNSTREAM_MAX_DEFINITION_BYTES = env_int("MCP_DOWNSTREAM_MAX_DEFINITION_BYTES", 64 * 1024, minimum=256)
+# ---- end of downstream containment and limits
+
 # May an organization register its own stdio server (a command run on the gateway's machines)?
 # Global stdio servers, registered by operators, are always allowed.
 MCP_ALLOW_ORG_STDIO = env_bool("MCP_ALLOW_ORG_STDIO", False)

@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 DOWNSTREAM_FAILED = -32010
 DOWNSTREAM_TIMEOUT = -32011
 UNAUTHORIZED_SCOPE = -32012
+DOWNSTREAM_TOO_LARGE = -32013  # a downstream limit (docs/security.md, "Downstream limits")
+CATALOGUE_META_KEY = "io.omni/catalogue"
 
 current_context: contextvars.ContextVar[OrgContext | None] = contextvars.ContextVar(
     "omni_org_context", default=None
@@ -132,7 +134,9 @@ async def list_tools(ctx: ServerRequestContext[Any, Any], params: types.Paginate
     catalogue = await get_catalogue(org_ctx.organization)
     tools = [tool for tool in catalogue.tools if catalogue.allows(org_ctx, "tool", tool.name)]
     page, next_cursor = _page(tools, params, 0)
-    return types.ListToolsResult(tools=page, next_cursor=next_cursor)
+    status = catalogue.status()  # stale, unavailable or pending servers (docs/gateway.md)
+    meta = {CATALOGUE_META_KEY: status} if status is not None else None
+    return types.ListToolsResult(tools=page, next_cursor=next_cursor, _meta=meta)
 
 
 async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams):
@@ -189,7 +193,11 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
                 log_level=log_level,
             )
         except downstream.DownstreamError as exc:
-            outcome = "timeout" if "timed out" in str(exc) else "server_error"
+            outcome = {"timeout": "timeout", "too_large": "too_large"}.get(exc.kind, "server_error")
+            if exc.kind == "too_large":  # a tool error naming the limit, readable by a model
+                return types.CallToolResult(
+                    content=[types.TextContent(type="text", text=str(exc))], is_error=True
+                )
             raise _downstream_error(exc) from None
         outcome = "tool_error" if result.is_error else "ok"
         return result
@@ -217,7 +225,9 @@ def _requested_log_level(ctx: ServerRequestContext[Any, Any]) -> str | None:
 
 
 def _downstream_error(exc: downstream.DownstreamError) -> MCPError:
-    code = DOWNSTREAM_TIMEOUT if "timed out" in str(exc) else DOWNSTREAM_FAILED
+    code = DOWNSTREAM_TIMEOUT if exc.kind == "timeout" else DOWNSTREAM_FAILED
+    if exc.kind == "too_large":
+        code = DOWNSTREAM_TOO_LARGE
     if exc.code is not None:
         code = exc.code
     return MCPError(code=code, message=str(exc), data={"server": exc.server})
