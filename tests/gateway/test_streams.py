@@ -18,6 +18,7 @@ from asgiref.sync import sync_to_async
 from mcp.shared.exceptions import MCPError
 
 from omni.audit.models import AuditEvent
+from omni.gateway.sessions import reset_backend
 from omni.registry.models import Prompt, ServerConnection
 from tests.gateway import rawmcp
 from tests.gateway.conftest import connect, connect_sse
@@ -49,11 +50,21 @@ def _log_has_no_traceback(server) -> None:
     assert "Traceback" not in logs, logs[-4000:]
 
 
-async def test_idle_streams_hear_a_change_after_30s_of_silence(live_server_factory, acme):
+@pytest.fixture
+def publish_via(private_redis, settings):
+    """This test process publishes registry changes through ``private_redis`` (so a live server on
+    it hears them, also where the suite runs without Redis)."""
+    settings.REDIS_URL = private_redis.url
+    reset_backend()
+    yield private_redis
+    reset_backend()
+
+
+async def test_idle_streams_hear_a_change_after_30s_of_silence(publish_via, live_server_factory, acme):
     """A GET /mcp stream, a subscriptions/listen and a legacy /sse session each stay open through
     30 s of silence (the SDK clients' read timeout is 30 s: only keep-alives keep them alive) and
     then receive the notification."""
-    server = live_server_factory.start(env={"MCP_KEEPALIVE_SECONDS": "10"})
+    server = live_server_factory.start(env={"MCP_KEEPALIVE_SECONDS": "10", "REDIS_URL": publish_via.url})
     method = "notifications/prompts/list_changed"
     on_get: list = []
     on_sse: list = []
