@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 DOWNSTREAM_FAILED = -32010
 DOWNSTREAM_TIMEOUT = -32011
 UNAUTHORIZED_SCOPE = -32012
-DOWNSTREAM_TOO_LARGE = -32013  # a downstream limit (docs/security.md, "Downstream limits")
+DOWNSTREAM_TOO_LARGE = -32015  # a downstream limit (docs/security.md, "Downstream limits")
 CATALOGUE_META_KEY = "io.omni/catalogue"
 
 current_context: contextvars.ContextVar[OrgContext | None] = contextvars.ContextVar(
