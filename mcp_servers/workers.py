@@ -194,7 +194,7 @@ class _Pool:
 
     def stop(self) -> None:
         self.pool.stop()
-        self.pool.join(timeout=5)
+        self.pool.join(timeout=1)
 
 
 _pool: _Pool | None = None

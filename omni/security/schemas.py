@@ -98,13 +98,14 @@ def budget_from_settings() -> SchemaBudget:
     try:
         from django.conf import settings
 
-        return SchemaBudget(
-            max_steps=settings.SCHEMA_MAX_STEPS,
-            max_refs=settings.SCHEMA_MAX_REFS,
-            max_errors=settings.SCHEMA_MAX_ERRORS,
-        )
+        return _budget(settings.SCHEMA_MAX_STEPS, settings.SCHEMA_MAX_REFS, settings.SCHEMA_MAX_ERRORS)
     except Exception:  # no Django, or settings not configured (a worker process)
         return SchemaBudget()
+
+
+@functools.lru_cache(maxsize=8)
+def _budget(max_steps: int, max_refs: int, max_errors: int) -> SchemaBudget:
+    return SchemaBudget(max_steps=max_steps, max_refs=max_refs, max_errors=max_errors)
 
 
 # --------------------------------------------------------------------------- RE2
@@ -135,14 +136,33 @@ def compile_pattern(pattern: str) -> Any:
         ) from None
 
 
+_UNANCHORED = getattr(re2, "_Anchor", None) and re2._Anchor.UNANCHORED
+_NO_MATCH = (-1, -1)
+
+
+def matches(pattern: str, string: str) -> bool:
+    """Whether RE2 finds ``pattern`` anywhere in ``string`` (``re.search`` semantics, as a bool).
+
+    The wrapper's ``search`` builds a match object with character offsets, which costs several
+    times the match itself; a yes/no needs only the compiled program's ``Match``.
+    """
+    compiled = compile_pattern(pattern)
+    program = getattr(compiled, "_regexp", None)
+    if program is None or _UNANCHORED is None:  # another google-re2 layout: the public API
+        return compiled.search(string) is not None
+    encoded = string.encode("utf-8", "surrogatepass")  # JSON may carry lone surrogates
+    return program.Match(_UNANCHORED, encoded, 0, len(encoded))[0] != _NO_MATCH
+
+
 class _Re2Module:
-    """The part of ``re`` that jsonschema's keyword functions use, answered by RE2."""
+    """The part of ``re`` that jsonschema's keyword functions use, answered by RE2 (they only test
+    the result of ``search`` for truth)."""
 
     error = re2.error
 
     @staticmethod
-    def search(pattern: str, string: str) -> Any:
-        return compile_pattern(pattern).search(string)
+    def search(pattern: str, string: str) -> bool:
+        return matches(pattern, string)
 
     @staticmethod
     def compile(pattern: str) -> Any:

@@ -71,6 +71,11 @@ def test_re2_classes_are_ascii_like_ecma_262():
     assert messages({"pattern": "b"}, "abc") == []  # pattern is a search, not anchored
 
 
+def test_lone_surrogates_in_json_strings_do_not_break_the_check():
+    assert messages({"pattern": "^x"}, "x\ud800") == []
+    assert len(messages({"pattern": "^a"}, "\ud800")) == 1
+
+
 def test_format_regex_is_checked_by_re2():
     assert messages({"format": "regex"}, "^[a-z]+$", formats=True) == []
     assert messages({"format": "regex"}, "(?<=x)y", formats=True) == ["'(?<=x)y' is not a 'regex'"]
