@@ -29,7 +29,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from omni.gateway.signing import GatewaySigner
-from omni.security import egress
+from omni.security import egress, failures
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ async def open_client(
 def _describe(exc: BaseException) -> str:
     """A category only (refused, timed out, TLS, not an MCP server…): the details, which may quote
     the response or tell open from closed ports, go to the server log."""
-    return egress.failure_category(exc)
+    return failures.failure_category(exc)
 
 
 # --------------------------------------------------------------------------- connection pool
@@ -307,7 +307,7 @@ async def _guard(target: Target, what: str) -> AsyncIterator[None]:
     except TimeoutError:
         raise DownstreamError(target.name, f"{what} timed out after {target.timeout:g}s") from None
     except MCPError as exc:
-        if egress.is_sdk_synthesised(exc.error.message):  # not the server's answer: may quote the body
+        if failures.is_sdk_synthesised(exc.error.message):  # not the server's answer: may quote the body
             logger.info("downstream %s failed during %s: %r", target.name, what, exc)
             raise DownstreamError(target.name, f"{what} failed: {_describe(exc)}") from exc
         raise DownstreamError(
