@@ -360,6 +360,27 @@ MCP_PAGE_SIZE = env_int("MCP_PAGE_SIZE", 50, minimum=1)
 MCP_EVENT_HISTORY = env_int("MCP_EVENT_HISTORY", 1000, minimum=10)
 # How long a downstream server's tool list stays cached before it is asked again.
 MCP_DOWNSTREAM_TOOLS_TTL = env_int("MCP_DOWNSTREAM_TOOLS_TTL", 300, minimum=0)
+# ---- Downstream containment and limits (omni/gateway/downstream.py, pool.py, catalogue.py,
+# downstream_limits.py; docs/gateway.md "Containment", docs/security.md "Downstream limits").
+# Pooled clients per server connection and process, and calls one client carries before another
+# is opened (stdio servers always get one client).
+MCP_DOWNSTREAM_CLIENTS_PER_SERVER = env_int("MCP_DOWNSTREAM_CLIENTS_PER_SERVER", 4, minimum=1)
+MCP_DOWNSTREAM_CALLS_PER_CLIENT = env_int("MCP_DOWNSTREAM_CALLS_PER_CLIENT", 16, minimum=1)
+# How long a request that finds the registry changed waits for the new catalogue before it is
+# answered without the servers that have not listed yet (they follow in the background).
+MCP_CATALOGUE_WAIT_SECONDS = env_float("MCP_CATALOGUE_WAIT_SECONDS", 5.0, minimum=0.0)
+# First retry of a server that is down or could not be listed (then doubling, up to 60 s).
+MCP_DOWNSTREAM_RETRY_SECONDS = env_float("MCP_DOWNSTREAM_RETRY_SECONDS", 10.0, minimum=0.1)
+# Limits on what a downstream server sends; an organization overrides them in
+# Organization.settings["downstream_limits"] (max_response_bytes, max_list_items,
+# max_definition_bytes).
+MCP_DOWNSTREAM_MAX_RESPONSE_BYTES = env_int(
+    "MCP_DOWNSTREAM_MAX_RESPONSE_BYTES", 8 * 1024 * 1024, minimum=1024
+)
+MCP_DOWNSTREAM_MAX_LIST_ITEMS = env_int("MCP_DOWNSTREAM_MAX_LIST_ITEMS", 1000, minimum=1)
+MCP_DOWNSTREAM_MAX_DEFINITION_BYTES = env_int("MCP_DOWNSTREAM_MAX_DEFINITION_BYTES", 64 * 1024, minimum=256)
+# ---- end of downstream containment and limits
+
 # May an organization register its own stdio server (a command run on the gateway's machines)?
 # Global stdio servers, registered by operators, are always allowed.
 MCP_ALLOW_ORG_STDIO = env_bool("MCP_ALLOW_ORG_STDIO", False)
@@ -370,6 +391,31 @@ MCP_INPROCESS_SERVERS = {
     "knowledge": "mcp_servers.knowledge.server:build_server",
     "utilities": "mcp_servers.utilities.server:build_server",
     "analytics": "mcp_servers.analytics.server:build_server",
+}
+
+# --------------------------------------------------------------------------- compute isolation
+# (omni/security/schemas.py, mcp_servers/workers.py, mcp_servers/quotas.py; docs/security.md)
+# Work budget of one JSON Schema evaluation of an untrusted schema (a tool's inputSchema at the
+# gateway, json_tool's json_schema): keyword evaluations, $ref follows, validation errors created.
+SCHEMA_MAX_STEPS = env_int("SCHEMA_MAX_STEPS", 20_000, minimum=100)
+SCHEMA_MAX_REFS = env_int("SCHEMA_MAX_REFS", 2_000, minimum=10)
+SCHEMA_MAX_ERRORS = env_int("SCHEMA_MAX_ERRORS", 1_000, minimum=10)
+# The built-in servers' CPU-heavy steps run in a pool of worker processes (one pool per process
+# that serves them): its size, and per call a CPU-time limit, an address-space limit and a
+# wall-clock timeout after which the worker is killed and replaced.
+TOOL_WORKERS = env_int("TOOL_WORKERS", 2, minimum=1)
+TOOL_WORKER_CPU_SECONDS = env_int("TOOL_WORKER_CPU_SECONDS", 10, minimum=1)
+TOOL_WORKER_MEMORY_MB = env_int("TOOL_WORKER_MEMORY_MB", 1024, minimum=128)
+TOOL_WORKER_TIMEOUT_SECONDS = env_float("TOOL_WORKER_TIMEOUT_SECONDS", 15.0, minimum=0.1)
+# Calls waiting for a worker beyond this many per worker are refused at once ("pool busy").
+TOOL_WORKER_QUEUE_PER_WORKER = env_int("TOOL_WORKER_QUEUE_PER_WORKER", 16, minimum=1)
+# Quotas of the built-in servers' data per organization (override per organization in
+# Organization.settings["quotas"], e.g. {"notes": 50000}).
+QUOTA_DEFAULTS = {
+    "notes": env_int("QUOTA_NOTES", 10_000, minimum=0),
+    "note_bytes": env_int("QUOTA_NOTE_BYTES", 50 * 1024 * 1024, minimum=0),
+    "datasets": env_int("QUOTA_DATASETS", 100, minimum=0),
+    "dataset_bytes": env_int("QUOTA_DATASET_BYTES", 200 * 1024 * 1024, minimum=0),
 }
 
 # --------------------------------------------------------------------------- egress policy, lockout store
@@ -402,6 +448,32 @@ else:
         "OPTIONS": {"MAX_ENTRIES": 100000},
     }
     LOGIN_LOCKOUT_CACHE = "lockout"
+
+
+# --------------------------------------------------------------------------- gateway streams and quotas
+# (issue 14 parts 1, 3, 4, 7; issue 7 part 3: sessions, streams, history.) See docs/gateway.md.
+# A keep-alive comment goes out on every idle SSE stream (GET /mcp, /sse, resumed streams) this often.
+MCP_KEEPALIVE_SECONDS = env_int("MCP_KEEPALIVE_SECONDS", 15, minimum=1)
+# Socket timeout of ordinary Redis commands (blocking stream reads get their block time + 5 s).
+MCP_REDIS_SOCKET_TIMEOUT = env_float("MCP_REDIS_SOCKET_TIMEOUT", 5.0, minimum=0.5)
+# A running request refreshes its owner lease this long; a resumed stream whose lease lapsed ends
+# with a JSON-RPC error (the executing process died).
+MCP_REQUEST_LEASE_SECONDS = env_int("MCP_REQUEST_LEASE_SECONDS", 10, minimum=2)
+# How long a request stream stays replayable after its response was delivered (0: deleted at once).
+MCP_DELIVERED_STREAM_SECONDS = env_int("MCP_DELIVERED_STREAM_SECONDS", 10, minimum=0)
+# How often a web process sweeps expired sessions (and their stream keys) out of the store.
+MCP_SESSION_SWEEP_SECONDS = env_int("MCP_SESSION_SWEEP_SECONDS", 60, minimum=1)
+# Quotas per API key and per organization (an organization may override them in
+# Organization.settings["quotas"], like rate limits). Refusals are HTTP 429 + JSON-RPC error.
+MCP_QUOTA_DEFAULTS = {
+    "sessions_per_key": env_int("MCP_QUOTA_SESSIONS_PER_KEY", 100, minimum=1),
+    "sessions_per_org": env_int("MCP_QUOTA_SESSIONS_PER_ORG", 1000, minimum=1),
+    "streams_per_key": env_int("MCP_QUOTA_STREAMS_PER_KEY", 20, minimum=1),
+    "streams_per_org": env_int("MCP_QUOTA_STREAMS_PER_ORG", 200, minimum=1),
+    "history_bytes_per_session": env_int(
+        "MCP_QUOTA_HISTORY_BYTES_PER_SESSION", 16 * 1024 * 1024, minimum=1024
+    ),
+}
 
 LOGGING = {
     "version": 1,

@@ -161,11 +161,15 @@ class PrivatePostgres:
         return f"postgres://postgres@127.0.0.1:{self.port}/omni"
 
     def start(self) -> None:
-        self._run(_postgres_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "pg.log"), "-w", "start")
+        self._run(
+            _postgres_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "pg.log"), "-w", "start"
+        )
         _wait_port(self.port, up=True)
         if not self.started:
             self.started = True
-            self._run(_postgres_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "omni")
+            self._run(
+                _postgres_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "omni"
+            )
 
     def stop(self, mode: str = "fast") -> None:
         """``fast`` disconnects every client; ``immediate`` is a crash (recovery on start)."""

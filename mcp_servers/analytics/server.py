@@ -2,6 +2,9 @@
 
 Datasets belong to the organization in the request's ``_meta["io.omni/org"]``; another
 organization's dataset of the same name is a different dataset, and never visible.
+
+Datasets are read and written here (async ORM); parsing CSV and every computation over the rows runs
+in the tool worker pool (``mcp_servers.workers``), off the event loop of the process that serves it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
+from mcp_servers import quotas
 from mcp_servers.analytics import ops
 from mcp_servers.analytics.schemas import (
     Aggregation,
@@ -26,9 +30,11 @@ from mcp_servers.analytics.schemas import (
     LoadResult,
     RowsResult,
 )
-from mcp_servers.analytics.tables import MAX_CSV_CHARS, MAX_ROWS, Table, parse_csv
+from mcp_servers.analytics.tables import MAX_CSV_CHARS, MAX_ROWS, Table, parse_csv_sized
 from mcp_servers.common import current_org
 from mcp_servers.models import Dataset
+from mcp_servers.workers import run as run_in_worker
+from mcp_servers.workers import warm_up
 
 VERSION = "1.0.0"
 INSTRUCTIONS = (
@@ -66,7 +72,8 @@ async def load_csv(
     null/none/na/n/a/nan are missing values.
     """
     org = current_org(ctx)
-    columns, rows = parse_csv(csv_text, delimiter)
+    columns, rows, size = await run_in_worker(parse_csv_sized, csv_text, delimiter, label="load_csv")
+    await quotas.check_datasets(org, "load_csv", name=name, size=size)
     _, created = await Dataset.objects.aupdate_or_create(
         org_slug=org, name=name, defaults={"columns": columns, "rows": rows}
     )
@@ -81,7 +88,8 @@ async def load_csv(
 async def describe_dataset(name: DatasetName, ctx: Context) -> DatasetDescription:
     """Per column: type, count, missing, distinct; min/max/mean/median/stddev (numbers) or top values."""
     table = await _table(current_org(ctx), name)
-    return DatasetDescription(name=table.name, row_count=len(table.rows), columns=ops.describe(table))
+    columns = await run_in_worker(ops.describe, table, label="describe_dataset")
+    return DatasetDescription(name=table.name, row_count=len(table.rows), columns=columns)
 
 
 async def filter_rows(
@@ -97,7 +105,7 @@ async def filter_rows(
 ) -> RowsResult:
     """Rows of a dataset that satisfy the conditions, in their original order."""
     table = await _table(current_org(ctx), name)
-    return ops.filter_rows(table, conditions, match, limit)
+    return await run_in_worker(ops.filter_rows, table, conditions, match, limit, label="filter_rows")
 
 
 async def group_aggregate(
@@ -112,7 +120,7 @@ async def group_aggregate(
 ) -> GroupResult:
     """Group rows by columns and compute count/sum/mean/min/max per group (missing values are ignored)."""
     table = await _table(current_org(ctx), name)
-    return ops.group_aggregate(table, group_by, aggregations)
+    return await run_in_worker(ops.group_aggregate, table, group_by, aggregations, label="group_aggregate")
 
 
 async def top_n(
@@ -126,7 +134,7 @@ async def top_n(
 ) -> RowsResult:
     """The n rows with the largest (or smallest) values in a column; rows missing that value are skipped."""
     table = await _table(current_org(ctx), name)
-    return ops.top_n(table, column, n, order)
+    return await run_in_worker(ops.top_n, table, column, n, order, label="top_n")
 
 
 async def correlation(
@@ -137,11 +145,12 @@ async def correlation(
 ) -> CorrelationResult:
     """Pearson correlation of two number columns over the rows where both have a value."""
     table = await _table(current_org(ctx), name)
-    return ops.correlation(table, x, y)
+    return await run_in_worker(ops.correlation, table, x, y, label="correlation")
 
 
 def build_server() -> MCPServer:
     """A new analytics server instance (cheap: no I/O until a tool runs)."""
+    warm_up()  # the tool worker pool starts in the background, before the first call
     server = MCPServer(name="analytics", version=VERSION, instructions=INSTRUCTIONS)
     server.add_tool(
         load_csv,

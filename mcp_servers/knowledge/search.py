@@ -2,7 +2,8 @@
 
 The database only pre-filters (``icontains`` on any term); ``rank`` then scores each candidate by
 term frequency: each occurrence of a query term as a word counts ``TITLE_WEIGHT`` in the title and 1
-in the body.
+in the body. ``score_many`` scores a batch of notes in one call: the knowledge server sends batches to
+the tool worker pool (``mcp_servers.workers``), so ranking never runs on the gateway's event loop.
 """
 
 from __future__ import annotations
@@ -52,6 +53,16 @@ def score(title: str, body: str, terms: list[str]) -> Scored | None:
     if not matched:
         return None
     return Scored(score=total, matched_terms=matched, snippet=snippet(body or title, matched))
+
+
+def score_many(notes: list[tuple[int, str, str]], terms: list[str]) -> list[tuple[int, Scored]]:
+    """``(key, Scored)`` for each ``(key, title, body)`` that matches at least one term, in order."""
+    scored = []
+    for key, title, body in notes:
+        result = score(title, body, terms)
+        if result is not None:
+            scored.append((key, result))
+    return scored
 
 
 def snippet(text: str, terms: list[str], width: int = SNIPPET_CHARS) -> str:

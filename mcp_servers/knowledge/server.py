@@ -15,6 +15,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
+from mcp_servers import quotas
 from mcp_servers.common import current_org
 from mcp_servers.knowledge import search
 from mcp_servers.knowledge.schemas import (
@@ -32,6 +33,8 @@ from mcp_servers.knowledge.schemas import (
     Title,
 )
 from mcp_servers.models import Note
+from mcp_servers.workers import run as run_in_worker
+from mcp_servers.workers import warm_up
 
 VERSION = "1.0.0"
 INSTRUCTIONS = (
@@ -41,6 +44,8 @@ INSTRUCTIONS = (
 )
 # search_notes ranks at most this many candidate notes (the most recently updated ones).
 MAX_SEARCH_CANDIDATES = 5000
+# Candidates go to the worker pool in batches of about this many characters of title and body.
+SEARCH_BATCH_CHARS = 2_000_000
 
 _READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 _WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
@@ -98,7 +103,9 @@ async def create_note(
     """Create a note in your organization and return it (with its id)."""
     org = current_org(ctx)
     clean_tags = normalize_tags(tags or [])
-    note = await Note.objects.acreate(org_slug=org, title=_clean_title(title), body=body, tags=clean_tags)
+    clean_title = _clean_title(title)
+    await quotas.check_notes(org, "create_note", size=quotas.note_bytes(clean_title, body))
+    note = await Note.objects.acreate(org_slug=org, title=clean_title, body=body, tags=clean_tags)
     return _note_out(note)
 
 
@@ -131,6 +138,9 @@ async def update_note(
     if tags is not None:
         note.tags = normalize_tags(tags)
         fields.append("tags")
+    if title is not None or body is not None:
+        size = quotas.note_bytes(note.title, note.body)
+        await quotas.check_notes(org, "update_note", size=size, replacing=note.public_id)
     await note.asave(update_fields=fields)
     return _note_out(note)
 
@@ -191,21 +201,36 @@ async def search_notes(
     candidates = Note.objects.for_org(org).filter(prefilter)
     if tag is not None:
         candidates = candidates.filter(_tag_filter(tag))
+    # The database work stays here (async ORM); the scoring runs in the worker pool, in batches.
+    notes: list[Note] = []
+    batch: list[tuple[int, str, str]] = []
+    batch_chars = 0
+    scored: list[tuple[int, search.Scored]] = []
+    async for note in candidates.only("public_id", "title", "body", "tags", "updated_at").order_by(
+        "-updated_at", "-id"
+    )[:MAX_SEARCH_CANDIDATES]:
+        batch.append((len(notes), note.title, note.body))
+        batch_chars += len(note.title) + len(note.body)
+        note.body = ""  # kept only in the batch: the result needs no body
+        notes.append(note)
+        if batch_chars >= SEARCH_BATCH_CHARS:
+            scored += await run_in_worker(search.score_many, batch, terms, label="search_notes")
+            batch, batch_chars = [], 0
+    if batch:
+        scored += await run_in_worker(search.score_many, batch, terms, label="search_notes")
     ranked: list[tuple[float, SearchMatch]] = []
-    async for note in candidates.order_by("-updated_at", "-id")[:MAX_SEARCH_CANDIDATES]:
-        scored = search.score(note.title, note.body, terms)
-        if scored is None:
-            continue
+    for position, result in scored:
+        note = notes[position]
         match = SearchMatch(
             id=note.public_id,
             title=note.title,
             tags=list(note.tags),
-            score=scored.score,
-            matched_terms=scored.matched_terms,
-            snippet=scored.snippet,
+            score=result.score,
+            matched_terms=result.matched_terms,
+            snippet=result.snippet,
             updated_at=note.updated_at,
         )
-        ranked.append((scored.score, match))
+        ranked.append((result.score, match))
     # Stable sort: equal scores keep the newest-first order of the query.
     ranked.sort(key=lambda item: item[0], reverse=True)
     return SearchResult(query=query, terms=terms, matches=[m for _, m in ranked[:limit]], total=len(ranked))
@@ -232,6 +257,7 @@ async def tag_note(
 
 def build_server() -> MCPServer:
     """A new knowledge server instance (cheap: no I/O until a tool runs)."""
+    warm_up()  # the tool worker pool starts in the background, before the first call
     server = MCPServer(name="knowledge", version=VERSION, instructions=INSTRUCTIONS)
     server.add_tool(create_note, annotations=_WRITE)
     server.add_tool(get_note, annotations=_READ)

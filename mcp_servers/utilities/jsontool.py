@@ -1,7 +1,10 @@
 """``json_tool``: validate JSON, check it against a JSON Schema, read a value by path.
 
-Schemas are checked with ``jsonschema`` against an empty ``referencing.Registry``: a ``$ref`` to a
-remote URL is refused instead of fetched (the library's default would download it).
+Schemas are checked by ``omni.security.schemas``: ``jsonschema`` with every regular expression
+(``pattern``, ``patternProperties``, ``format: regex``) on the linear-time RE2 engine, a work budget
+(``SCHEMA_MAX_*``) against ``$ref``/``anyOf`` amplification, and an empty ``referencing.Registry``
+(a ``$ref`` to a remote URL is refused instead of fetched). The tool runs in the tool worker pool
+(``mcp_servers.workers``), never on the gateway's event loop.
 """
 
 from __future__ import annotations
@@ -11,10 +14,10 @@ import re
 from typing import Annotated, Any
 
 import jsonschema
-import referencing
-import referencing.exceptions
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
+
+from omni.security import schemas
 
 MAX_JSON_LENGTH = 500_000
 MAX_SCHEMA_ERRORS = 50
@@ -116,20 +119,18 @@ def _issue_path(error: jsonschema.ValidationError) -> str:
 
 
 def _check_schema(document: Any, schema: dict[str, Any]) -> list[SchemaIssue]:
-    validator_class = jsonschema.validators.validator_for(schema)
     try:
-        validator_class.check_schema(schema)
+        schemas.check_schema(schema)
     except jsonschema.SchemaError as exc:
         raise ToolError(f"json_schema is not a valid JSON Schema: {exc.message}") from None
-    validator = validator_class(
-        schema, registry=referencing.Registry(), format_checker=validator_class.FORMAT_CHECKER
-    )
+    except schemas.SchemaProblem as exc:
+        raise ToolError(f"json_schema cannot be used: {exc}") from None
     try:
-        errors = sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
-    except referencing.exceptions.Unresolvable as exc:
-        raise ToolError(
-            f"json_schema has a $ref that cannot be resolved (remote refs are not fetched): {exc}"
-        ) from None
+        validator = schemas.build_validator(schema, formats=True)
+        errors = schemas.collect_errors(validator, document)
+    except schemas.SchemaProblem as exc:
+        raise ToolError(f"json_schema cannot be used: {exc}") from None
+    errors.sort(key=lambda e: list(map(str, e.absolute_path)))
     return [SchemaIssue(path=_issue_path(e), message=e.message) for e in errors[:MAX_SCHEMA_ERRORS]]
 
 

@@ -1,5 +1,8 @@
 """The utilities server: nine stateless tools (arithmetic, units, dates, text, regex, JSON, hashes,
-UUIDs, base64). They keep no data, so they need no organization and work for any caller."""
+UUIDs, base64). They keep no data, so they need no organization and work for any caller.
+
+Every tool that computes over its input runs in the tool worker pool (``mcp_servers.workers``):
+with CPU, memory and time limits, off the event loop of the process that serves it."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from mcp_servers.utilities.jsontool import json_tool
 from mcp_servers.utilities.text import regex_extract, text_stats
 from mcp_servers.utilities.timecalc import datetime_calc
 from mcp_servers.utilities.units import convert_units
+from mcp_servers.workers import offloaded, warm_up
 
 VERSION = "1.0.0"
 INSTRUCTIONS = (
@@ -24,22 +28,24 @@ INSTRUCTIONS = (
 _PURE = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 _RANDOM = ToolAnnotations(read_only_hint=True, idempotent_hint=False, open_world_hint=False)
 
+# (function, hints, runs in the worker pool)
 TOOLS = (
-    (calculate, _PURE),
-    (convert_units, _PURE),
-    (datetime_calc, _PURE),
-    (text_stats, _PURE),
-    (regex_extract, _PURE),
-    (json_tool, _PURE),
-    (hash_text, _PURE),
-    (generate_uuid, _RANDOM),
-    (base64_codec, _PURE),
+    (calculate, _PURE, True),
+    (convert_units, _PURE, True),
+    (datetime_calc, _PURE, True),
+    (text_stats, _PURE, True),
+    (regex_extract, _PURE, True),
+    (json_tool, _PURE, True),
+    (hash_text, _PURE, True),
+    (generate_uuid, _RANDOM, False),  # a few UUIDs: less work than sending them to a worker
+    (base64_codec, _PURE, True),
 )
 
 
 def build_server() -> MCPServer:
     """A new utilities server instance (cheap: nothing is loaded until a tool runs)."""
+    warm_up()  # the tool worker pool starts in the background, before the first call
     server = MCPServer(name="utilities", version=VERSION, instructions=INSTRUCTIONS)
-    for fn, hints in TOOLS:
-        server.add_tool(fn, annotations=hints)
+    for fn, hints, in_pool in TOOLS:
+        server.add_tool(offloaded(fn) if in_pool else fn, annotations=hints)
     return server

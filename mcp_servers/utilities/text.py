@@ -1,28 +1,26 @@
 """``text_stats`` and ``regex_extract``.
 
-Regular expressions run on the third-party ``regex`` engine (``re``-compatible syntax, VERSION0)
-because it can stop a match after a timeout and releases the GIL while matching: a catastrophic
-pattern such as ``(a|aa)+$`` is cut off after ``REGEX_TIMEOUT_SECONDS`` in a worker thread instead of
-freezing the server. Text and pattern sizes are bounded as well.
+``regex_extract`` runs the caller's pattern on RE2 (``google-re2``, through
+``omni.security.schemas.compile_pattern``): matching time is linear in the text, so no pattern can
+backtrack catastrophically. RE2 has no look-around and no back-references; such a pattern is
+refused with a clear error, never run on another engine. Both tools run in the tool worker pool
+(``mcp_servers.workers``) with its CPU, memory and time limits; text and pattern sizes are bounded.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import time
 from collections import Counter
-from functools import partial
 from typing import Annotated, Literal
 
-import anyio.to_thread
-import regex
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
+from omni.security.schemas import UnsupportedPattern, compile_pattern
+
 MAX_TEXT_LENGTH = 100_000
 MAX_PATTERN_LENGTH = 1_000
-REGEX_TIMEOUT_SECONDS = 1.0
 
 _WORD_RE = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
 _SENTENCE_END_RE = re.compile(r"[.!?…]+(?=\s|$)")
@@ -86,13 +84,8 @@ def text_stats(
 
 # --------------------------------------------------------------------------- regex_extract
 RegexFlag = Literal["IGNORECASE", "MULTILINE", "DOTALL", "VERBOSE", "ASCII"]
-_FLAGS = {
-    "IGNORECASE": regex.IGNORECASE,
-    "MULTILINE": regex.MULTILINE,
-    "DOTALL": regex.DOTALL,
-    "VERBOSE": regex.VERBOSE,
-    "ASCII": regex.ASCII,
-}
+# RE2 inline flags; ASCII is what RE2's \d \w \s and \b already are.
+_FLAGS = {"IGNORECASE": "i", "MULTILINE": "m", "DOTALL": "s", "ASCII": ""}
 
 
 class RegexMatch(BaseModel):
@@ -110,14 +103,40 @@ class RegexResult(BaseModel):
     matches: list[RegexMatch]
 
 
-def _find(
-    pattern: regex.Pattern, text: str, max_matches: int, timeout: float
-) -> tuple[list[RegexMatch], bool]:
-    deadline = time.monotonic() + timeout
+def regex_extract(
+    pattern: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=MAX_PATTERN_LENGTH,
+            description=(
+                "Regular expression in RE2 syntax (Python-like, no look-around or back-references), "
+                "e.g. (?P<user>\\w+)@(?P<domain>[\\w.]+)"
+            ),
+        ),
+    ],
+    text: Text,
+    flags: Annotated[list[RegexFlag], Field(max_length=5, description="Regex flags")] = [],  # noqa: B006
+    max_matches: Annotated[int, Field(ge=1, le=1000, description="Most matches to return (1-1000)")] = 100,
+) -> RegexResult:
+    """Find every match of a regular expression in a text, with numbered and named groups.
+
+    Patterns run on the linear-time RE2 engine (no catastrophic backtracking): \\d, \\w and \\s
+    are ASCII classes; look-around, back-references and the VERBOSE flag are not available.
+    """
+    if "VERBOSE" in flags:
+        raise ToolError("the VERBOSE flag is not supported by the RE2 engine (write the pattern without it)")
+    inline = "".join(sorted({_FLAGS[flag] for flag in flags}))
+    try:
+        compiled = compile_pattern(f"(?{inline}){pattern}" if inline else pattern)
+    except UnsupportedPattern as exc:
+        raise ToolError(f"invalid regular expression: {exc}") from None
     found: list[RegexMatch] = []
-    for m in pattern.finditer(text, timeout=timeout, concurrent=True):
+    truncated = False
+    for m in compiled.finditer(text):
         if len(found) == max_matches:
-            return found, True
+            truncated = True
+            break
         found.append(
             RegexMatch(
                 match=m.group(0),
@@ -127,43 +146,4 @@ def _find(
                 named_groups=m.groupdict(),
             )
         )
-        if time.monotonic() > deadline:
-            raise TimeoutError
-    return found, False
-
-
-async def regex_extract(
-    pattern: Annotated[
-        str,
-        Field(
-            min_length=1,
-            max_length=MAX_PATTERN_LENGTH,
-            description="Regular expression (Python re syntax), e.g. (?P<user>\\w+)@(?P<domain>[\\w.]+)",
-        ),
-    ],
-    text: Text,
-    flags: Annotated[list[RegexFlag], Field(max_length=5, description="Regex flags")] = [],  # noqa: B006
-    max_matches: Annotated[int, Field(ge=1, le=1000, description="Most matches to return (1-1000)")] = 100,
-) -> RegexResult:
-    """Find every match of a regular expression in a text, with numbered and named groups.
-
-    A pattern that takes longer than one second on the text (catastrophic backtracking) is stopped
-    and reported as an error.
-    """
-    combined = 0
-    for flag in flags:
-        combined |= _FLAGS[flag]
-    try:
-        compiled = regex.compile(pattern, combined | regex.VERSION0)
-    except (regex.error, OverflowError, RecursionError) as exc:
-        raise ToolError(f"invalid regular expression: {exc}") from None
-    try:
-        matches, truncated = await anyio.to_thread.run_sync(
-            partial(_find, compiled, text, max_matches, REGEX_TIMEOUT_SECONDS)
-        )
-    except TimeoutError:
-        raise ToolError(
-            f"the pattern took longer than {REGEX_TIMEOUT_SECONDS:g}s on this text and was stopped "
-            "(catastrophic backtracking? avoid nested quantifiers such as (a+)+)"
-        ) from None
-    return RegexResult(pattern=pattern, match_count=len(matches), truncated=truncated, matches=matches)
+    return RegexResult(pattern=pattern, match_count=len(found), truncated=truncated, matches=found)

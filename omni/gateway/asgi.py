@@ -3,12 +3,16 @@
 No Django middleware runs on ``/mcp``, ``/sse`` and ``/messages/``, so this front does what it
 would: the ``Host`` check against ``ALLOWED_HOSTS``, ``Origin`` validation (DNS rebinding), the
 body-size limit, authentication by bearer API key into an ``OrgContext``, and closing stale
-database connections. Every refusal is an HTTP status with a JSON-RPC error body.
+database connections (at the start and the end of every request, whatever happened). Every
+refusal is an HTTP status with a JSON-RPC error body, and so is every failure: Redis or PostgreSQL
+unreachable (503), an unexpected exception (500), each with a request id that the log names too.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import uuid
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -18,9 +22,12 @@ from django.http.request import split_domain_port, validate_host
 
 from omni.gateway import sse, streamable
 from omni.gateway.auth import authenticate
-from omni.gateway.http import BodyTooLarge, header, json_error, read_body
+from omni.gateway.http import BodyTooLarge, header, json_error, read_body, send_json
 from omni.gateway.recording import current_http_scope, record_later
+from omni.gateway.redis_clients import is_outage
 from omni.gateway.server import current_context
+from omni.gateway.streams import end_body
+from omni.gateway.sweeper import ensure_sweeper
 from omni.security.ratelimit import WINDOW_SECONDS, ahit, limit_for
 from omni.tenants.context import OrgContext
 
@@ -35,6 +42,7 @@ MCP_PATHS = {
     "/messages/": "messages",
 }
 UNAUTHORIZED = -32001
+INTERNAL_ERROR = -32603
 RATE_LIMITED = -32013
 
 
@@ -104,7 +112,115 @@ def _bearer(scope: dict) -> str | None:
     return header(scope, "x-api-key")
 
 
+class _GuardedSend:
+    """Wraps ``send`` to know whether the response started and finished (after a failure the
+    front answers with JSON-RPC only before the start, and otherwise just ends the body)."""
+
+    def __init__(self, send: Any) -> None:
+        self._send = send
+        self.started = False
+        self.finished = False
+
+    async def __call__(self, message: dict) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.finished = True
+        await self._send(message)
+
+
+def _is_database_outage(exc: BaseException) -> bool:
+    from django.db import InterfaceError, OperationalError
+
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
+def _jsonrpc_id(body: bytes) -> Any:
+    try:
+        message = json.loads(body) if body else None
+    except ValueError:
+        return None
+    request_id = message.get("id") if isinstance(message, dict) else None
+    return request_id if isinstance(request_id, int | str) and not isinstance(request_id, bool) else None
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+async def _answer_failure(send: _GuardedSend, exc: Exception, state: dict) -> None:
+    """Any failure on an MCP path: an HTTP status with a JSON-RPC error body (-32603) carrying a
+    request id that is also in the server log; never an HTML page, never silence."""
+    request_id = state.get("request_id") or uuid.uuid4().hex
+    leaves = _leaves(exc)
+    if any(is_outage(leaf) for leaf in leaves):
+        status, what = 503, "the session store (Redis) is unavailable"
+    elif any(_is_database_outage(leaf) for leaf in leaves):
+        status, what = 503, "the database is unavailable"
+    else:
+        status, what = 500, "an unexpected error occurred"
+    if status == 503:
+        logger.warning(
+            "MCP %s %s failed, request id %s: %s: %r",
+            state.get("method"),
+            state.get("path"),
+            request_id,
+            what,
+            exc,
+        )
+    else:
+        logger.error(
+            "MCP %s %s failed, request id %s",
+            state.get("method"),
+            state.get("path"),
+            request_id,
+            exc_info=exc,
+        )
+    try:
+        if not send.started:
+            payload = {
+                "jsonrpc": "2.0",
+                "id": _jsonrpc_id(state.get("body", b"")),
+                "error": {
+                    "code": INTERNAL_ERROR,
+                    "message": f"Internal error: {what}; retry later (request id {request_id})",
+                    "data": {"request_id": request_id},
+                },
+            }
+            headers = {"retry-after": "1"} if status == 503 else None
+            await send_json(send, status, payload, headers)
+        elif not send.finished:
+            await end_body(send)
+    except Exception as send_error:  # the client is gone
+        logger.debug("failure answer not sent: %r", send_error)
+
+
+async def _close_connections(where: str) -> None:
+    """Close database connections that are broken, obsolete or unusable (health-checked on next
+    use); never raises."""
+    try:
+        await sync_to_async(close_old_connections)()
+    except Exception as exc:
+        logger.warning("closing database connections (%s) failed: %r", where, exc)
+
+
 async def gateway_app(scope: dict, receive: Any, send: Any, kind: str) -> None:
+    """The MCP front: nothing escapes it (an exception after ``http.response.start`` would poison
+    daphne for the life of the process), and database connections are checked on every path."""
+    guarded = _GuardedSend(send)
+    state: dict[str, Any] = {"method": scope.get("method"), "path": scope.get("path")}
+    await _close_connections("start")
+    try:
+        await _serve(scope, receive, guarded, kind, state)
+    except Exception as exc:
+        await _answer_failure(guarded, exc, state)
+    finally:
+        await _close_connections("end")
+
+
+async def _serve(scope: dict, receive: Any, send: Any, kind: str, state: dict) -> None:
     current_http_scope.set(scope)
     host = header(scope, "host") or ""
     domain, _port = split_domain_port(host)
@@ -142,6 +258,7 @@ async def gateway_app(scope: dict, receive: Any, send: Any, kind: str) -> None:
             headers={"www-authenticate": 'Bearer realm="omni-mcp", error="invalid_token"'},
         )
         return
+    state["request_id"] = ctx.request_id
 
     limited = await _rate_limited(ctx)
     if limited is not None:
@@ -171,7 +288,9 @@ async def gateway_app(scope: dict, receive: Any, send: Any, kind: str) -> None:
             return
         except ConnectionAbortedError:
             return
+    state["body"] = body
 
+    ensure_sweeper()
     scope["omni.ctx"] = ctx
     token = current_context.set(ctx)
     try:
@@ -183,7 +302,6 @@ async def gateway_app(scope: dict, receive: Any, send: Any, kind: str) -> None:
             await sse.handle_message(scope, receive, send, ctx, body)
     finally:
         current_context.reset(token)
-        await sync_to_async(close_old_connections)()
 
 
 class GatewayRouter:

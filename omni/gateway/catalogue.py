@@ -1,25 +1,41 @@
 """An organization's catalogue: namespaced downstream tools + database prompts and resources.
 
-Built on demand and kept per process, keyed by two version counters (the organization's and the
-global one) that live in the shared state (Redis, or memory without it). A registry change bumps
-the counter after commit (``invalidate_catalogue``), so every process rebuilds on its next request:
-a change is visible to clients at once, with no restart. Downstream tool lists are cached per
-server connection for ``MCP_DOWNSTREAM_TOOLS_TTL`` seconds (keyed by the connection's last change).
+Kept per process, keyed by two version counters (the organization's and the global one) that live
+in the shared state (Redis, or files without it). A registry change bumps the counter after commit
+(``invalidate_catalogue``), so every process rebuilds on its next request: a change is visible to
+clients at once, with no restart. Downstream listings are cached per server connection for
+``MCP_DOWNSTREAM_TOOLS_TTL`` seconds (keyed by the connection's last change and the limits).
+
+Building stays off the request path (docs/gateway.md, "Catalogue refresh"):
+
+* one build at a time per organization (single flight); a request that finds the registry changed
+  waits for that build, bounded by ``MCP_CATALOGUE_WAIT_SECONDS``; any other refresh (an expired
+  listing, a server that came back, a late listing) runs in the background while requests are served
+  the last good catalogue, marked ``stale``;
+* every server is listed concurrently, in its own task with its own timeout (one listing per server
+  connection at a time, shared by every organization that uses it); a server that has not answered
+  when the wait ends is left out for now (``pending``), or keeps its last good listing, and its late
+  answer triggers a background rebuild;
+* a server known to be down (``health``) has its tools, prompts and resources withheld from the next
+  request on, and is retried in the background until it answers.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
 import mcp_types as types
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from omni.gateway import downstream
+from omni.gateway import downstream, health
+from omni.gateway.downstream_limits import limits_for
 from omni.gateway.state import bump_versions, read_versions
 from omni.registry import services as registry
 from omni.registry.access import RuleSet, aload_rules
@@ -70,15 +86,75 @@ class Catalogue:
     held_back: dict[str, list[str]] = field(default_factory=dict)
     # The organization's access rules (who may see and use which tool, prompt, resource).
     rules: RuleSet | None = None
+    # Servers whose listing had not arrived when the build stopped waiting (name -> its task); a
+    # server whose last good listing was used instead is in ``stale_servers``.
+    pending: dict[str, Any] = field(default_factory=dict)
+    stale_servers: set[str] = field(default_factory=set)
+    # True while a newer catalogue is being built or is known to be needed (served meanwhile).
+    stale: bool = False
+    # When the oldest listing used expires (monotonic): then a background refresh starts.
+    expires_at: float = float("inf")
 
     def allows(self, ctx: OrgContext, kind: str, name: str) -> bool:
         return self.rules is None or self.rules.allows(ctx, kind, name)
 
+    def without_down_servers(self) -> Catalogue:
+        """This catalogue with the servers known to be down left out (a shallow copy)."""
+        down = {t.name for t in self._targets() if health.is_down(t.key)}
+        if not down:
+            return self
+        view = dataclasses.replace(self)
+        view.tools = [
+            t for t in self.tools if t.name not in self.routes or self.routes[t.name].target.name not in down
+        ]
+        view.routes = {n: r for n, r in self.routes.items() if r.target.name not in down}
+        view.prompt_routes = {n: r for n, r in self.prompt_routes.items() if r.target.name not in down}
+        view.resource_routes = {u: r for u, r in self.resource_routes.items() if r.target.name not in down}
+        view.unavailable = dict(self.unavailable)
+        for target in self._targets():
+            if target.name in down:
+                view.unavailable[target.name] = f"down: {health.reason(target.key)}"
+        return view
 
-_catalogues: dict[int, tuple[tuple[int, int], float, Catalogue]] = {}
+    def _targets(self) -> list[downstream.Target]:
+        seen: dict[str, downstream.Target] = {}
+        for route in (*self.routes.values(), *self.prompt_routes.values(), *self.resource_routes.values()):
+            seen.setdefault(route.target.name, route.target)
+        return list(seen.values())
+
+    def status(self) -> dict[str, Any] | None:
+        """What a client may want to know about the freshness of this catalogue (None: all fresh)."""
+        if not (self.stale or self.unavailable or self.pending or self.stale_servers):
+            return None
+        return {
+            "stale": bool(self.stale or self.stale_servers),
+            "unavailable": dict(self.unavailable),
+            "pending": sorted(self.pending),
+        }
+
+
+@dataclass
+class _Entry:
+    versions: tuple[int, ...]
+    built_at: float
+    catalogue: Catalogue
+    health_generation: int
+    view: Catalogue | None = None
+    view_generation: int = -1
+
+
+_entries: dict[int, _Entry] = {}
+# Single flights, per event loop: one build per organization, one listing per server connection.
+_builds: dict[tuple[int, int], asyncio.Task] = {}
+_listings: dict[tuple[int, str], asyncio.Task] = {}
+_probes: dict[tuple[int, str], asyncio.Task] = {}
+# Every listing fetched, good or expired: key -> (expires at, listing). An expired listing is still
+# served (stale) while its server is asked again.
 _listing_cache: dict[str, tuple[float, downstream.Listing]] = {}
-# A catalogue with an unavailable server is rebuilt sooner, so a server that comes back shows up.
-RETRY_UNAVAILABLE_SECONDS = 10.0
+
+
+def _retry_seconds() -> float:
+    return settings.MCP_DOWNSTREAM_RETRY_SECONDS
 
 
 def _version_keys(org_id: int) -> list[str]:
@@ -92,49 +168,145 @@ def invalidate_catalogue(org_id: int | None, kinds: set[str] | frozenset[str] = 
         _listing_cache.clear()
 
 
-async def _server_listing(target: downstream.Target) -> downstream.Listing:
+def _loop_id() -> int:
+    return id(asyncio.get_running_loop())
+
+
+def _listing_task(target: downstream.Target) -> asyncio.Task:
+    """The one listing of ``target`` in flight in this loop (started when there is none)."""
+    key = (_loop_id(), target.listing_key)
+    task = _listings.get(key)
+    if task is None:
+        task = asyncio.get_running_loop().create_task(
+            _fetch_listing(target), name=f"omni-listing-{target.name}"
+        )
+        _listings[key] = task
+        task.add_done_callback(lambda _t: _listings.pop(key, None))
+    return task
+
+
+async def _fetch_listing(target: downstream.Target) -> downstream.Listing:
+    try:
+        listing = await downstream.describe(target)
+    except downstream.DownstreamError as exc:
+        if exc.kind != "too_large":
+            health.failed(target, str(exc))
+        raise
     ttl = settings.MCP_DOWNSTREAM_TOOLS_TTL
-    cached = _listing_cache.get(target.key)
-    now = time.monotonic()
-    if cached is not None and cached[0] > now:
-        return cached[1]
-    listing = await downstream.describe(target)
-    if ttl > 0:
-        _listing_cache[target.key] = (now + ttl, listing)
+    _listing_cache[target.listing_key] = (time.monotonic() + ttl, listing)
     return listing
 
 
+async def _server_listing(target: downstream.Target) -> downstream.Listing:
+    """The server's listing: cached while fresh, else fetched (single flight)."""
+    cached = _listing_cache.get(target.listing_key)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    return await asyncio.shield(_listing_task(target))
+
+
 def forget_listing(target_key: str) -> None:
-    """Drop one server's cached listing (it said its lists changed)."""
-    _listing_cache.pop(target_key, None)
+    """Drop one server's cached listings (it said its lists changed)."""
+    for key in [k for k in _listing_cache if k.split("|", 1)[0] == target_key]:
+        _listing_cache.pop(key, None)
+
+
+def _schedule_probe(target: downstream.Target) -> None:
+    """Retry a server that went down, with backoff, until it answers (then catalogues rebuild)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    key = (id(loop), target.key)
+    if key in _probes and not _probes[key].done():
+        return
+
+    async def probe() -> None:
+        delay = _retry_seconds()
+        for _ in range(10_000):
+            await asyncio.sleep(delay)
+            if not health.is_down(target.key):
+                return
+            with contextlib.suppress(downstream.DownstreamError):
+                await asyncio.shield(_listing_task(target))
+            if not health.is_down(target.key):
+                return
+            delay = min(delay * 2, max(_retry_seconds(), 60.0))
+
+    _probes[key] = loop.create_task(probe(), name=f"omni-probe-{target.name}")
+
+
+health.on_down.append(_schedule_probe)
 
 
 def namespaced(server: str, tool: str) -> str:
     return f"{server}{SEPARATOR}{tool}"
 
 
+def _swallow(task: asyncio.Future) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: a failed listing is reported through the catalogue
+
+
 async def _build(organization: Any) -> Catalogue:
     catalogue = Catalogue(org_id=organization.pk)
     servers = await registry.aeffective_servers(organization)
+    limits = limits_for(organization)
     targets = []
     for conn in servers:
         try:
-            targets.append(downstream.Target.from_connection(conn))
+            targets.append(dataclasses.replace(downstream.Target.from_connection(conn), limits=limits))
         except CredentialUnreadable as exc:
             catalogue.unavailable[conn.name] = str(exc)
             logger.error("catalogue of org %s: %s", organization.slug, exc)
     listed: dict[str, downstream.Listing] = {}
-
-    async def list_one(target: downstream.Target) -> None:
-        try:
-            listed[target.name] = await _server_listing(target)
-        except downstream.DownstreamError as exc:
+    waiting: dict[str, asyncio.Future] = {}
+    now = time.monotonic()
+    for target in targets:
+        cached = _listing_cache.get(target.listing_key)
+        if health.is_down(target.key):
+            # Known down: withheld (the view says why) and retried by its probe, not here. (The
+            # probe is (re)started in this loop: the failure may have been noticed in another.)
+            _schedule_probe(target)
+            if cached is not None:
+                listed[target.name] = cached[1]
+            continue
+        if cached is not None and cached[0] > now:
+            listed[target.name] = cached[1]
+            catalogue.expires_at = min(catalogue.expires_at, cached[0])
+            continue
+        task = asyncio.ensure_future(_server_listing(target))
+        task.add_done_callback(_swallow)
+        waiting[target.name] = task
+    # In-process servers (the gateway's own code, which cannot black-hole) are waited for; remote
+    # ones only until MCP_CATALOGUE_WAIT_SECONDS.
+    own = [waiting[t.name] for t in targets if t.transport == "inprocess" and t.name in waiting]
+    if own:
+        await asyncio.wait(own)
+    if waiting:
+        await asyncio.wait(waiting.values(), timeout=settings.MCP_CATALOGUE_WAIT_SECONDS)
+    for target in targets:
+        task = waiting.get(target.name)
+        if task is None:
+            continue
+        if not task.done():
+            cached = _listing_cache.get(target.listing_key)
+            if cached is not None:  # its last good listing, until the new one arrives
+                listed[target.name] = cached[1]
+                catalogue.stale_servers.add(target.name)
+            catalogue.pending[target.name] = task
+            logger.info("catalogue of org %s: %s not listed yet", organization.slug, target.name)
+        elif (exc := task.exception()) is not None:
             catalogue.unavailable[target.name] = str(exc)
             logger.warning("catalogue of org %s: %s", organization.slug, exc)
-
-    async with anyio.create_task_group() as tg:
-        for target in targets:
-            tg.start_soon(list_one, target)
+        else:
+            listed[target.name] = task.result()
+            for kind, name, size in task.result().refused:
+                downstream.record_limit(
+                    target, "max_definition_bytes", f"{kind} {name}", organization=organization, size=size
+                )
+            expiry = _listing_cache.get(target.listing_key, (now, None))[0]
+            catalogue.expires_at = min(catalogue.expires_at, expiry)
 
     catalogue.rules = await aload_rules(organization)
     catalogue.prompts = {p.name: p for p in await registry.aeffective_prompts(organization)}
@@ -170,26 +342,75 @@ async def _build(organization: Any) -> Catalogue:
     return catalogue
 
 
+def _build_task(organization: Any, versions: tuple[int, ...]) -> asyncio.Task:
+    """The build of the organization's catalogue at ``versions`` (single flight per versions)."""
+    key = (_loop_id(), organization.pk, versions)
+    task = _builds.get(key)
+    if task is not None:
+        return task
+
+    async def build() -> _Entry:
+        started = time.monotonic()
+        catalogue = await _build(organization)
+        entry = _Entry(versions, started, catalogue, health.generation)
+        current = _entries.get(organization.pk)
+        if current is None or current.built_at <= started:
+            _entries[organization.pk] = entry
+        return entry
+
+    task = asyncio.get_running_loop().create_task(build(), name=f"omni-catalogue-{organization.pk}")
+    _builds[key] = task
+    task.add_done_callback(lambda _t: _builds.pop(key, None))
+    task.add_done_callback(_swallow)
+    return task
+
+
+def _building(org_id: int) -> bool:
+    loop_id = _loop_id()
+    return any(k[0] == loop_id and k[1] == org_id for k in _builds)
+
+
+def _needs_refresh(entry: _Entry, now: float) -> bool:
+    catalogue = entry.catalogue
+    return (
+        entry.health_generation != health.generation
+        or now >= catalogue.expires_at
+        or any(task.done() for task in catalogue.pending.values())
+        or (bool(catalogue.unavailable) and now - entry.built_at >= _retry_seconds())
+    )
+
+
 async def get_catalogue(organization: Any) -> Catalogue:
-    """The organization's current catalogue (rebuilt when a version counter moved)."""
+    """The organization's current catalogue.
+
+    After a registry change (the version counters moved) the request waits for the new build;
+    otherwise it gets the last good catalogue at once, and a refresh it needs runs in the
+    background (the catalogue is marked ``stale`` meanwhile). Servers known to be down are left out.
+    """
     versions = tuple(await read_versions(_version_keys(organization.pk)))
-    cached = _catalogues.get(organization.pk)
+    entry = _entries.get(organization.pk)
+    if entry is None or entry.versions != versions:
+        entry = await asyncio.shield(_build_task(organization, versions))
     now = time.monotonic()
-    if cached is not None and cached[0] == versions:
-        built_at, catalogue = cached[1], cached[2]
-        if not catalogue.unavailable or now - built_at < RETRY_UNAVAILABLE_SECONDS:
-            return catalogue
-    catalogue = await _build(organization)
-    _catalogues[organization.pk] = (versions, now, catalogue)  # type: ignore[assignment]
-    return catalogue
+    if not _building(organization.pk) and _needs_refresh(entry, now):
+        _build_task(organization, versions)
+    if entry.view is None or entry.view_generation != health.generation:
+        entry.view = entry.catalogue.without_down_servers()
+        if entry.view is entry.catalogue:
+            entry.view = dataclasses.replace(entry.catalogue)
+        entry.view_generation = health.generation
+    entry.view.stale = _building(organization.pk)
+    return entry.view
 
 
 def cached_catalogue(org_id: int) -> Catalogue | None:
     """This process's last catalogue of the organization, without checking that it is current."""
-    cached = _catalogues.get(org_id)
-    return cached[2] if cached is not None else None
+    entry = _entries.get(org_id)
+    if entry is None:
+        return None
+    return entry.view if entry.view is not None else entry.catalogue
 
 
 def clear_process_caches() -> None:
-    _catalogues.clear()
+    _entries.clear()
     _listing_cache.clear()

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import importlib
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +27,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from omni.gateway import downstream_limits, health, pool
+from omni.gateway.downstream_limits import ByteCap, DownstreamLimits
 from omni.gateway.signing import GatewaySigner
 from omni.security import egress, failures
 
@@ -40,11 +41,15 @@ MAX_TOOL_PAGES = 50
 class DownstreamError(Exception):
     """A downstream server could not answer: down, timed out, or broke the protocol."""
 
-    def __init__(self, server: str, message: str, *, code: int | None = None, data: Any = None) -> None:
+    def __init__(
+        self, server: str, message: str, *, code: int | None = None, data: Any = None, kind: str = "error"
+    ) -> None:
         super().__init__(f"server '{server}': {message}")
         self.server = server
         self.code = code
         self.data = data
+        # "timeout", "unreachable" (transport failure), "too_large" (a downstream limit), "error"
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,17 @@ class Target:
     allowlist: frozenset[str] = field(default_factory=frozenset)
     org_id: int | None = None  # None: a global connection, every organization uses it
     connection_id: int | None = None
+    # The limits of the organization the target is used for (downstream_limits.limits_for).
+    limits: DownstreamLimits = field(default_factory=downstream_limits.default_limits)
+
+    def pool_key(self, scope: str = "") -> str:
+        """Which pooled clients serve this target: the connection (with its last change) and the
+        response limit its HTTP client enforces; ``scope`` for a per-caller session (issue 11)."""
+        return f"{self.key}|{self.limits.max_response_bytes}|{scope}"
+
+    @property
+    def listing_key(self) -> str:
+        return f"{self.key}|{self.limits.key}"
 
     @classmethod
     def from_connection(cls, conn: Any) -> Target:
@@ -152,11 +168,17 @@ async def open_client(
         # A server that answered server/discover before is adopted from that answer (no probe);
         # a legacy one goes straight to the handshake.
         mode, prior = _url_modes.get(target.url, ("auto", None))
-        timeout = httpx2.Timeout(target.timeout, read=target.timeout)
+        # Each call is bounded by its own deadline (_guard). The HTTP read timeout only ends a POST
+        # the server never answers after the call gave up; it is long because any exception of one
+        # POST ends the SDK transport, and with it every call sharing the client.
+        timeout = httpx2.Timeout(target.timeout, read=max(3 * target.timeout, 300.0))
         auth = GatewaySigner()  # every request signed (X-Omni-Signature, docs/signing.md)
-        # Every connection passes the egress policy (organizations' servers; docs/security.md).
+        limit = target.limits.max_response_bytes
+        # Every connection passes the egress policy (organizations' servers; docs/security.md), and
+        # a body is read only up to the response limit.
         async with egress.http_client(target, headers=_headers(target), timeout=timeout, auth=auth) as http:
-            transport = streamable_http_client(target.url, http_client=http)
+            http.event_hooks = {"response": [ByteCap(limit)]}
+            transport = streamable_http_client(target.url, http_client=http, max_sse_event_size=limit)
             async with Client(
                 transport, mode=mode, prior_discover=prior, cache=None, message_handler=on_change, **logs
             ) as client:
@@ -173,7 +195,7 @@ async def open_client(
             headers=_headers(target),
             timeout=target.timeout,
             auth=GatewaySigner(),
-            httpx_client_factory=egress.client_factory(target),
+            httpx_client_factory=_capped_factory(target),
         )
         async with Client(transport, mode="legacy", cache=None, message_handler=on_change, **logs) as client:
             yield client
@@ -188,125 +210,104 @@ async def open_client(
     raise DownstreamError(target.name, f"unknown transport '{target.transport}'")
 
 
+def _capped_factory(target: Target) -> Callable[..., httpx2.AsyncClient]:
+    """The httpx client factory for the legacy SSE transport: the egress policy and the body cap."""
+    egress_factory = egress.client_factory(target)
+    limit = target.limits.max_response_bytes
+
+    def factory(**kwargs: Any) -> httpx2.AsyncClient:
+        client = egress_factory(**kwargs)
+        client.event_hooks = {"response": [ByteCap(limit)]}
+        return client
+
+    return factory
+
+
 def _describe(exc: BaseException) -> str:
     """A category only (refused, timed out, TLS, not an MCP server…): the details, which may quote
     the response or tell open from closed ports, go to the server log."""
     return failures.failure_category(exc)
 
 
-# --------------------------------------------------------------------------- connection pool
-# One long-lived SDK client per server connection and event loop: no TCP connect, handshake or
-# subprocess start per call (a stdio server keeps running). A client is owned by a background task
-# (anyio scopes must be exited by the task that entered them) and dropped when a call fails at
-# the transport level, when it has been idle for POOL_MAX_IDLE seconds, or when the connection's
-# configuration changes (its key changes).
-POOL_MAX_IDLE = 60.0
+# --------------------------------------------------------------------------- pooled clients
+# Long-lived SDK clients per server connection and event loop (omni/gateway/pool.py): no TCP
+# connect, handshake or subprocess start per call. A timeout or a cancellation ends only its own
+# call; a transport failure retires the client for new calls while calls in flight finish.
 
 
-@dataclass
-class _Pooled:
-    client: Client
-    stop: asyncio.Event
-    task: asyncio.Task
-    last_used: float
-    broken: bool = False
-
-    def close(self) -> None:
-        self.broken = True
-        self.stop.set()
-
-
-_pools: dict[int, dict[str, _Pooled]] = {}
-_pool_locks: dict[tuple[int, str], asyncio.Lock] = {}
-
-
-async def _start_client(target: Target) -> _Pooled:
-    loop = asyncio.get_running_loop()
-    ready: asyncio.Future[Client] = loop.create_future()
-    stop = asyncio.Event()
-    holder: dict[str, _Pooled] = {}
-
-    async def own() -> None:
-        try:
-            async with open_client(target) as client:
-                ready.set_result(client)
-                await stop.wait()
-        except BaseException as exc:  # noqa: BLE001 - reported to the waiting caller or logged
-            if not ready.done():
-                ready.set_exception(exc)
-            else:
-                logger.info("pooled client of %s ended: %r", target.name, exc)
-        finally:
-            if "pooled" in holder:
-                holder["pooled"].broken = True
-
-    task = loop.create_task(own(), name=f"mcp-client-{target.name}")
-    try:
-        client = await ready
-    except BaseException:
-        stop.set()
-        raise
-    pooled = _Pooled(client=client, stop=stop, task=task, last_used=time.monotonic())
-    holder["pooled"] = pooled
-    return pooled
-
-
-async def _acquire(target: Target) -> _Pooled:
-    loop_id = id(asyncio.get_running_loop())
-    pool = _pools.setdefault(loop_id, {})
-    now = time.monotonic()
-    pooled = pool.get(target.key)
-    if pooled is not None and not pooled.broken and now - pooled.last_used < POOL_MAX_IDLE:
-        pooled.last_used = now
-        return pooled
-    lock = _pool_locks.setdefault((loop_id, target.key), asyncio.Lock())
-    async with lock:
-        pooled = pool.get(target.key)
-        if pooled is not None and not pooled.broken and now - pooled.last_used < POOL_MAX_IDLE:
-            pooled.last_used = now
-            return pooled
-        if pooled is not None:
-            pooled.close()
-        for key, other in list(pool.items()):  # sweep idle and broken clients
-            if other.broken or now - other.last_used >= POOL_MAX_IDLE:
-                other.close()
-                pool.pop(key, None)
-        pooled = await _start_client(target)
-        pool[target.key] = pooled
-        return pooled
+def _pool_size(target: Target) -> tuple[int, int]:
+    """(clients at most, calls per client before another is opened) for ``target``."""
+    if target.transport == "stdio":
+        return 1, 1 << 30  # one subprocess per server connection and process
+    return settings.MCP_DOWNSTREAM_CLIENTS_PER_SERVER, settings.MCP_DOWNSTREAM_CALLS_PER_CLIENT
 
 
 def close_pool() -> None:
     """Drop every pooled client of every loop (tests, configuration reloads)."""
-    for pool in _pools.values():
-        for pooled in pool.values():
-            pooled.close()
-        pool.clear()
+    pool.close_all()
 
 
 @contextlib.asynccontextmanager
-async def _pooled_client(target: Target) -> AsyncIterator[Client]:
-    pooled = await _acquire(target)
-    try:
-        yield pooled.client
-    except MCPError:
-        raise  # the server answered with an error: the connection itself is fine
-    except BaseException:
-        pooled.close()  # transport failure, timeout or cancellation: start afresh next time
-        raise
+async def _pooled_client(target: Target, scope: str = "") -> AsyncIterator[Client]:
+    """A pooled client for one exchange. ``scope`` separates clients (a per-caller session key for
+    stateful servers, issue 11); the default "" is the one shared pool of the connection."""
+    max_clients, per_client = _pool_size(target)
+    async with pool.lease(
+        target.pool_key(scope),
+        lambda: open_client(target),
+        max_clients=max_clients,
+        calls_per_client=per_client,
+        on_lost=lambda exc: health.failed(target, f"connection lost: {_describe(exc)}"),
+    ) as client:
+        yield client
+
+
+def _current_ctx() -> Any:
+    from omni.gateway.recording import current_http_scope
+
+    scope = current_http_scope.get()
+    return scope.get("omni.ctx") if scope else None
+
+
+def record_limit(target: Target, limit: str, what: str, *, organization: Any = None, **data: Any) -> None:
+    """Audit a refusal by a downstream limit (``quota.exceeded``)."""
+    from omni.gateway.recording import record_later
+
+    ctx = _current_ctx() if organization is None else None
+    record_later(
+        "quota.exceeded",
+        ctx=ctx,
+        organization=organization,
+        data={"limit": limit, "server": target.name, "what": what[:200], **data},
+    )
 
 
 @contextlib.asynccontextmanager
 async def _guard(target: Target, what: str) -> AsyncIterator[None]:
-    """Bound a downstream exchange by the timeout and turn every failure into DownstreamError."""
+    """Bound a downstream exchange by the timeout and turn every failure into DownstreamError.
+    A transport failure also tells ``health`` that the server is down (its tools are withheld)."""
     try:
         with anyio.fail_after(target.timeout):
             yield
     except DownstreamError:
         raise
     except TimeoutError:
-        raise DownstreamError(target.name, f"{what} timed out after {target.timeout:g}s") from None
+        raise DownstreamError(
+            target.name, f"{what} timed out after {target.timeout:g}s", kind="timeout"
+        ) from None
     except MCPError as exc:
+        if downstream_limits.MARKER in exc.error.message or "byte limit" in exc.error.message:
+            message = downstream_limits.too_large(
+                f"the answer to {what}", "max_response_bytes", target.limits.max_response_bytes
+            )
+            record_limit(target, "max_response_bytes", what)
+            raise DownstreamError(target.name, message, kind="too_large") from None
+        if pool.is_transport_failure(exc):
+            health.failed(target, exc.error.message)
+            logger.info("downstream %s failed during %s: %r", target.name, what, exc)
+            raise DownstreamError(
+                target.name, f"{what} failed: {_describe(exc)}", kind="unreachable"
+            ) from exc
         if failures.is_sdk_synthesised(exc.error.message):  # not the server's answer: may quote the body
             logger.info("downstream %s failed during %s: %r", target.name, what, exc)
             raise DownstreamError(target.name, f"{what} failed: {_describe(exc)}") from exc
@@ -315,43 +316,103 @@ async def _guard(target: Target, what: str) -> AsyncIterator[None]:
         ) from exc
     except Exception as exc:  # anything the transport throws (connection refused, bad JSON…)
         logger.info("downstream %s failed during %s: %r", target.name, what, exc)
-        raise DownstreamError(target.name, f"{what} failed: {_describe(exc)}") from exc
+        if pool.is_transport_failure(exc):
+            health.failed(target, _describe(exc))
+        raise DownstreamError(target.name, f"{what} failed: {_describe(exc)}", kind="unreachable") from exc
+
+
+def _check_size(target: Target, what: str, result: Any) -> Any:
+    """Refuse an answer over ``max_response_bytes`` (transports that cannot stop reading early:
+    stdio, in-process; over HTTP the body was already cut off while it streamed in)."""
+    health.answered(target)
+    size = downstream_limits.result_bytes(result)
+    limit = target.limits.max_response_bytes
+    if size > limit:
+        record_limit(target, "max_response_bytes", what, size=size)
+        message = downstream_limits.too_large(f"the answer to {what}", "max_response_bytes", limit, size)
+        raise DownstreamError(target.name, message, kind="too_large")
+    return result
 
 
 @dataclass
 class Listing:
-    """What one server offers: its tools (allowlist applied), prompts and resources."""
+    """What one server offers: its tools (allowlist applied), prompts and resources. ``refused``
+    names the definitions left out by ``max_definition_bytes`` (kind, name, size)."""
 
     tools: list[types.Tool] = field(default_factory=list)
     prompts: list[types.Prompt] = field(default_factory=list)
     resources: list[types.Resource] = field(default_factory=list)
+    refused: list[tuple[str, str, int]] = field(default_factory=list)
 
 
-async def _pages(fetch: Callable[[str | None], Any], attribute: str) -> list[Any]:
+async def _pages(target: Target, fetch: Callable[[str | None], Any], attribute: str, what: str) -> list[Any]:
+    limit = target.limits.max_list_items
     items: list[Any] = []
     cursor: str | None = None
     for _ in range(MAX_TOOL_PAGES):
         page = await fetch(cursor)
         items.extend(getattr(page, attribute))
+        if len(items) > limit:
+            record_limit(target, "max_list_items", f"{attribute}/list", count=len(items))
+            raise DownstreamError(
+                target.name,
+                f"its {attribute} listing has more than {limit} items; {downstream_limits.MARKER}: "
+                "max_list_items (setting MCP_DOWNSTREAM_MAX_LIST_ITEMS, per organization in "
+                "settings.downstream_limits)",
+                kind="too_large",
+            )
         cursor = page.next_cursor
         if not cursor:
             break
     return items
 
 
+def _within_definition_limit(target: Target, listing: Listing, kind: str, items: list[Any]) -> list[Any]:
+    limit = target.limits.max_definition_bytes
+    kept = []
+    for item in items:
+        size = len(item.model_dump_json(by_alias=True, exclude_none=True))
+        if size > limit:
+            name = str(getattr(item, "name", "") or getattr(item, "uri", ""))
+            listing.refused.append((kind, name, size))
+            logger.warning(
+                "server %s: %s %s left out: its definition is %d bytes, over the %d byte limit "
+                "(max_definition_bytes)",
+                target.name,
+                kind,
+                name[:100],
+                size,
+                limit,
+            )
+        else:
+            kept.append(item)
+    return kept
+
+
 async def describe(target: Target) -> Listing:
-    """Every tool, prompt and resource of the server (all pages, as far as it offers them)."""
+    """Every tool, prompt and resource of the server (all pages, as far as it offers them).
+
+    A listing longer than ``max_list_items`` is refused (DownstreamError, kind "too_large"); a
+    definition over ``max_definition_bytes`` is left out (``Listing.refused``)."""
     listing = Listing()
     async with _guard(target, "listing"), _pooled_client(target) as client:
         capabilities = client.server_capabilities
         if capabilities.tools is not None:
-            listing.tools = await _pages(lambda c: client.list_tools(cursor=c), "tools")
+            listing.tools = await _pages(target, lambda c: client.list_tools(cursor=c), "tools", "tools")
         if capabilities.prompts is not None:
-            listing.prompts = await _pages(lambda c: client.list_prompts(cursor=c), "prompts")
+            listing.prompts = await _pages(
+                target, lambda c: client.list_prompts(cursor=c), "prompts", "prompts"
+            )
         if capabilities.resources is not None:
-            listing.resources = await _pages(lambda c: client.list_resources(cursor=c), "resources")
+            listing.resources = await _pages(
+                target, lambda c: client.list_resources(cursor=c), "resources", "resources"
+            )
     if target.allowlist:
         listing.tools = [tool for tool in listing.tools if tool.name in target.allowlist]
+    listing.tools = _within_definition_limit(target, listing, "tool", listing.tools)
+    listing.prompts = _within_definition_limit(target, listing, "prompt", listing.prompts)
+    listing.resources = _within_definition_limit(target, listing, "resource", listing.resources)
+    health.answered(target)
     return listing
 
 
@@ -363,13 +424,16 @@ async def list_tools(target: Target) -> list[types.Tool]:
 async def get_prompt(
     target: Target, name: str, arguments: dict[str, str], org_slug: str
 ) -> types.GetPromptResult:
-    async with _guard(target, f"prompts/get {name}"), _pooled_client(target) as client:
-        return await client.get_prompt(name, arguments, meta={ORG_META_KEY: org_slug})
+    what = f"prompts/get {name}"
+    async with _guard(target, what), _pooled_client(target) as client:
+        result = await client.get_prompt(name, arguments, meta={ORG_META_KEY: org_slug})
+    return _check_size(target, what, result)
 
 
 async def read_resource(target: Target, uri: str, org_slug: str) -> types.ReadResourceResult:
     async with _guard(target, "resources/read"), _pooled_client(target) as client:
-        return await client.read_resource(uri, meta={ORG_META_KEY: org_slug})
+        result = await client.read_resource(uri, meta={ORG_META_KEY: org_slug})
+    return _check_size(target, "resources/read", result)
 
 
 async def call_tool(
@@ -386,18 +450,15 @@ async def call_tool(
 
     With ``log`` (the caller opted in to log messages) the call gets a client of its own, so the
     server's log messages for this call reach this caller only; otherwise the pooled client."""
+    what = f"tools/call {tool}"
+    meta = {ORG_META_KEY: org_slug}
     if log is not None:
         async with (
-            _guard(target, f"tools/call {tool}"),
+            _guard(target, what),
             open_client(target, logging_callback=log, log_level=log_level) as client,
         ):
-            return await client.call_tool(
-                tool, arguments, progress_callback=progress, meta={ORG_META_KEY: org_slug}
-            )
-    async with _guard(target, f"tools/call {tool}"), _pooled_client(target) as client:
-        return await client.call_tool(
-            tool,
-            arguments,
-            progress_callback=progress,
-            meta={ORG_META_KEY: org_slug},
-        )
+            result = await client.call_tool(tool, arguments, progress_callback=progress, meta=meta)
+        return _check_size(target, what, result)
+    async with _guard(target, what), _pooled_client(target) as client:
+        result = await client.call_tool(tool, arguments, progress_callback=progress, meta=meta)
+    return _check_size(target, what, result)

@@ -8,12 +8,16 @@ version. Every process can therefore serve every request of every session.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 from anyio.abc import TaskStatus
+from django.conf import settings
 from mcp.server.connection import Connection
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.runner import serve_connection
@@ -25,7 +29,7 @@ from mcp.shared.transport_context import TransportContext
 from mcp_types import JSONRPCError, JSONRPCMessage, JSONRPCRequest, JSONRPCResponse, jsonrpc_message_adapter
 
 from omni.gateway.server import gateway_server
-from omni.gateway.sessions import SessionBackend, parse_event_id
+from omni.gateway.sessions import SessionBackend, make_event_id, parse_event_id
 
 logger = logging.getLogger(__name__)
 
@@ -35,15 +39,25 @@ INIT_OPTIONS = gateway_server.create_initialization_options(
 
 
 class SessionEventStore(EventStore):
-    """The SDK's EventStore interface over the shared session backend, bound to one session."""
+    """The SDK's EventStore interface over the shared session backend, bound to one session.
+
+    Storing never raises: the SDK's message router dies on an exception from the store, and the
+    request would then never be answered while pings keep the client waiting. When the store is
+    unreachable the event still goes out, only without replay (a made-up, unstored event id)."""
 
     def __init__(self, backend: SessionBackend, session_id: str) -> None:
         self.backend = backend
         self.session_id = session_id
+        self.failures = 0
 
     async def store_event(self, stream_id: str, message: JSONRPCMessage | None) -> str:
         data = "" if message is None else message.model_dump_json(by_alias=True, exclude_unset=True)
-        return await self.backend.append(self.session_id, stream_id, data)
+        try:
+            return await self.backend.append(self.session_id, stream_id, data)
+        except Exception as exc:
+            self.failures += 1
+            logger.warning("event of stream %s not stored (delivered without replay): %r", stream_id, exc)
+            return make_event_id(stream_id, f"0-{uuid.uuid4().int % 10**9}")
 
     async def replay_events_after(
         self, last_event_id: str, send_callback: Callable[[EventMessage], Awaitable[None]]
@@ -73,8 +87,14 @@ async def serve_http_request(
     receive: Callable,
     send: Callable,
     on_initialized: Callable[[Connection], Awaitable[None]] | None = None,
+    body: bytes = b"",
 ) -> None:
-    """Answer one Streamable HTTP POST with the SDK transport, in the given session."""
+    """Answer one Streamable HTTP POST with the SDK transport, in the given session.
+
+    A request (``body`` with an id) in a session holds an owner lease in the store while it runs,
+    so a client resuming its stream on another process learns promptly when this process died;
+    once the answer went out, the request stream is dropped or kept only briefly
+    (``MCP_DELIVERED_STREAM_SECONDS``)."""
     event_store = SessionEventStore(backend, session_id) if (backend and session_id) else None
     transport = StreamableHTTPServerTransport(mcp_session_id=session_id, event_store=event_store)
     connection = Connection.from_envelope(protocol_version, None, None)
@@ -99,15 +119,67 @@ async def serve_http_request(
             except Exception:
                 logger.exception("gateway request crashed")
 
+    request_id = _request_id_of(body) if event_store is not None else None
+    stream_id = str(json.loads(request_id)) if request_id is not None else None
+
     async with anyio.create_task_group() as tg:
         await tg.start(run_server)
+        lease: anyio.CancelScope | None = None
+        if stream_id is not None:
+            lease = await tg.start(_hold_lease, backend, session_id, stream_id, request_id)
         try:
             await transport.handle_request(scope, receive, send)
         finally:
             with anyio.CancelScope(shield=True):
+                if lease is not None:
+                    lease.cancel()
                 await transport.terminate()
+                if stream_id is not None:
+                    with contextlib.suppress(Exception):
+                        await backend.finish_request(  # type: ignore[union-attr]
+                            session_id, stream_id, settings.MCP_DELIVERED_STREAM_SECONDS
+                        )
     if on_initialized is not None and connection.client_params is not None:
         await on_initialized(connection)
+
+
+def _request_id_of(body: bytes) -> str | None:
+    """The JSON of the id of a single JSON-RPC request in ``body`` (None for anything else)."""
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(message, dict) or "method" not in message:
+        return None
+    request_id = message.get("id")
+    if isinstance(request_id, bool) or not isinstance(request_id, int | str):
+        return None
+    return json.dumps(request_id)
+
+
+async def _hold_lease(
+    backend: SessionBackend,
+    session_id: str,
+    stream_id: str,
+    request_id: str,
+    *,
+    task_status: TaskStatus[anyio.CancelScope] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Take the request's owner lease and refresh it until cancelled (errors only logged: a lapsed
+    lease makes a resuming client give up early, it never breaks the request itself)."""
+    ttl = settings.MCP_REQUEST_LEASE_SECONDS
+    with anyio.CancelScope() as scope:
+        try:
+            await backend.lease_request(session_id, stream_id, request_id, ttl)
+        except Exception as exc:
+            logger.warning("request lease of stream %s not taken: %r", stream_id, exc)
+        task_status.started(scope)
+        while True:
+            await anyio.sleep(ttl / 3)
+            try:
+                await backend.lease_request(session_id, stream_id, request_id, ttl)
+            except Exception as exc:
+                logger.warning("request lease of stream %s not refreshed: %r", stream_id, exc)
 
 
 async def serve_message(

@@ -29,6 +29,7 @@ from omni.gateway.listen import subscriptions_listen
 from omni.gateway.recording import AuditTarget, record_later
 from omni.registry import services as registry
 from omni.registry.access import uri_spellings
+from omni.security import schemas as safe_schemas
 from omni.security.limits import check_json_limits, check_uri
 from omni.tenants.context import OrgContext
 
@@ -38,6 +39,8 @@ logger = logging.getLogger(__name__)
 DOWNSTREAM_FAILED = -32010
 DOWNSTREAM_TIMEOUT = -32011
 UNAUTHORIZED_SCOPE = -32012
+DOWNSTREAM_TOO_LARGE = -32013  # a downstream limit (docs/security.md, "Downstream limits")
+CATALOGUE_META_KEY = "io.omni/catalogue"
 
 current_context: contextvars.ContextVar[OrgContext | None] = contextvars.ContextVar(
     "omni_org_context", default=None
@@ -101,19 +104,24 @@ def _page(
 # --------------------------------------------------------------------------- tools
 @lru_cache(maxsize=2048)
 def _validator(schema_json: str) -> jsonschema.protocols.Validator:
-    schema = json.loads(schema_json)
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    return cls(schema)
+    """The safe validator (RE2 patterns, work counted: ``omni.security.schemas``) of one inputSchema."""
+    return safe_schemas.build_validator(json.loads(schema_json))
 
 
 def validate_arguments(tool: types.Tool, arguments: dict[str, Any]) -> list[str]:
-    """Every way ``arguments`` break the tool's inputSchema (empty when they are valid)."""
+    """Every way ``arguments`` break the tool's inputSchema (empty when they are valid).
+
+    The schema comes from a downstream server, so it is evaluated on RE2 within the
+    ``SCHEMA_MAX_*`` budget; a schema that cannot be checked that way is one problem naming why
+    (the call is refused, never checked with Python's ``re`` instead).
+    """
     try:
         validator = _validator(json.dumps(tool.input_schema, sort_keys=True))
-    except jsonschema.exceptions.SchemaError:
-        logger.warning("tool %s has an invalid inputSchema; arguments not checked", tool.name)
-        return []
-    errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
+        errors = safe_schemas.collect_errors(validator, arguments)
+    except safe_schemas.SchemaProblem as exc:
+        logger.warning("tool %s: inputSchema not checkable: %s", tool.name, exc)
+        return [f"the tool's inputSchema cannot be checked safely: {exc}"]
+    errors.sort(key=lambda e: list(e.absolute_path))
     messages = []
     for error in errors[:10]:
         where = "/".join(str(p) for p in error.absolute_path) or "(root)"
@@ -126,7 +134,9 @@ async def list_tools(ctx: ServerRequestContext[Any, Any], params: types.Paginate
     catalogue = await get_catalogue(org_ctx.organization)
     tools = [tool for tool in catalogue.tools if catalogue.allows(org_ctx, "tool", tool.name)]
     page, next_cursor = _page(tools, params, 0)
-    return types.ListToolsResult(tools=page, next_cursor=next_cursor)
+    status = catalogue.status()  # stale, unavailable or pending servers (docs/gateway.md)
+    meta = {CATALOGUE_META_KEY: status} if status is not None else None
+    return types.ListToolsResult(tools=page, next_cursor=next_cursor, _meta=meta)
 
 
 async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams):
@@ -183,7 +193,11 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
                 log_level=log_level,
             )
         except downstream.DownstreamError as exc:
-            outcome = "timeout" if "timed out" in str(exc) else "server_error"
+            outcome = {"timeout": "timeout", "too_large": "too_large"}.get(exc.kind, "server_error")
+            if exc.kind == "too_large":  # a tool error naming the limit, readable by a model
+                return types.CallToolResult(
+                    content=[types.TextContent(type="text", text=str(exc))], is_error=True
+                )
             raise _downstream_error(exc) from None
         outcome = "tool_error" if result.is_error else "ok"
         return result
@@ -211,7 +225,9 @@ def _requested_log_level(ctx: ServerRequestContext[Any, Any]) -> str | None:
 
 
 def _downstream_error(exc: downstream.DownstreamError) -> MCPError:
-    code = DOWNSTREAM_TIMEOUT if "timed out" in str(exc) else DOWNSTREAM_FAILED
+    code = DOWNSTREAM_TIMEOUT if exc.kind == "timeout" else DOWNSTREAM_FAILED
+    if exc.kind == "too_large":
+        code = DOWNSTREAM_TOO_LARGE
     if exc.code is not None:
         code = exc.code
     return MCPError(code=code, message=str(exc), data={"server": exc.server})

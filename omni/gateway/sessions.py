@@ -145,6 +145,48 @@ class SessionBackend:
         API key). Returns how many were open."""
         raise NotImplementedError
 
+    # ------------------------------------------------------------------ quotas
+    async def live_sessions(self, credential: str, org_id: int) -> tuple[int, int]:
+        """How many sessions are open for ``credential`` and for ``org_id`` (expired ones are
+        forgotten on the way)."""
+        raise NotImplementedError
+
+    async def acquire_stream_slot(
+        self, credential: str, org_id: int, token: str, ttl: int, limits: tuple[int, int]
+    ) -> str | None:
+        """Count an open long-lived stream against ``limits`` (per key, per organization). Returns
+        None when taken, else the name of the quota that is full. The slot lapses after ``ttl``
+        seconds unless ``refresh_stream_slot`` renews it (a process that dies frees its slots)."""
+        raise NotImplementedError
+
+    async def refresh_stream_slot(self, credential: str, org_id: int, token: str, ttl: int) -> None:
+        raise NotImplementedError
+
+    async def release_stream_slot(self, credential: str, org_id: int, token: str) -> None:
+        raise NotImplementedError
+
+    async def history_bytes(self, session_id: str) -> int:
+        """Bytes held by the session's request streams that are still replayable."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ request streams
+    async def lease_request(self, session_id: str, stream_id: str, request_id: str, ttl: int) -> None:
+        """Mark a request stream as being executed by this process (refresh before ``ttl`` ends);
+        ``request_id`` is the JSON of the request's id."""
+        raise NotImplementedError
+
+    async def request_state(self, session_id: str, stream_id: str) -> tuple[bool, str | None]:
+        """``(running, request id JSON)`` of a request stream: running while its lease lives."""
+        raise NotImplementedError
+
+    async def finish_request(self, session_id: str, stream_id: str, keep_seconds: int) -> None:
+        """The request's response was delivered: its stream is kept ``keep_seconds`` (0: dropped)."""
+        raise NotImplementedError
+
+    async def sweep(self) -> int:
+        """Remove expired sessions and everything they left (idempotent). Returns how many."""
+        raise NotImplementedError
+
 
 _backend: SessionBackend | None = None
 _backend_lock = threading.Lock()

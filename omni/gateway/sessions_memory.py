@@ -33,6 +33,9 @@ class MemorySessionBackend(SessionBackend):
         self._sessions: dict[str, tuple[SessionRecord, float]] = {}
         self._streams: dict[tuple[str, str], _MemoryStream] = {}
         self._claims: dict[str, tuple[str, float]] = {}
+        self._slots: dict[str, tuple[str, int, float]] = {}  # token -> (credential, org, deadline)
+        self._bytes: dict[str, dict[str, int]] = {}
+        self._requests: dict[tuple[str, str], tuple[str, float]] = {}  # -> (request id, lease end)
 
     def _alive(self, session_id: str) -> SessionRecord | None:
         entry = self._sessions.get(session_id)
@@ -48,8 +51,12 @@ class MemorySessionBackend(SessionBackend):
         if announce:
             self._append_locked(session_id, GET_STREAM, END_MARKER)  # wakes a blocked reader
         self._sessions.pop(session_id, None)
+        self._bytes.pop(session_id, None)
+        self._claims.pop(session_id, None)
         for key in [k for k in self._streams if k[0] == session_id]:
             self._streams.pop(key, None)
+        for key in [k for k in self._requests if k[0] == session_id]:
+            self._requests.pop(key, None)
 
     async def create(self, record: SessionRecord) -> None:
         with self._lock:
@@ -80,6 +87,9 @@ class MemorySessionBackend(SessionBackend):
         stream.seq += 1
         stream.events.append((stream.seq, data))
         del stream.events[: -self.history]
+        if stream_id != GET_STREAM and data:
+            per_stream = self._bytes.setdefault(session_id, {})
+            per_stream[stream_id] = per_stream.get(stream_id, 0) + len(data)
         for loop, event in stream.waiters:
             loop.call_soon_threadsafe(event.set)
         return make_event_id(stream_id, str(stream.seq))
@@ -146,3 +156,67 @@ class MemorySessionBackend(SessionBackend):
                 for sid in list(self._sessions)
                 if (r := self._alive(sid)) is not None and r.org_id == org_id
             )
+
+    # ------------------------------------------------------------------ quotas
+    async def live_sessions(self, credential: str, org_id: int) -> tuple[int, int]:
+        with self._lock:
+            records = [r for sid in list(self._sessions) if (r := self._alive(sid)) is not None]
+            return (
+                sum(1 for r in records if r.credential == credential),
+                sum(1 for r in records if r.org_id == org_id),
+            )
+
+    async def acquire_stream_slot(
+        self, credential: str, org_id: int, token: str, ttl: int, limits: tuple[int, int]
+    ) -> str | None:
+        now = time.monotonic()
+        with self._lock:
+            for other in [t for t, (_, _, deadline) in self._slots.items() if deadline < now]:
+                self._slots.pop(other, None)
+            if sum(1 for c, _, _ in self._slots.values() if c == credential) >= limits[0]:
+                return "streams_per_key"
+            if sum(1 for _, o, _ in self._slots.values() if o == org_id) >= limits[1]:
+                return "streams_per_org"
+            self._slots[token] = (credential, org_id, now + ttl)
+            return None
+
+    async def refresh_stream_slot(self, credential: str, org_id: int, token: str, ttl: int) -> None:
+        with self._lock:
+            self._slots[token] = (credential, org_id, time.monotonic() + ttl)
+
+    async def release_stream_slot(self, credential: str, org_id: int, token: str) -> None:
+        with self._lock:
+            self._slots.pop(token, None)
+
+    async def history_bytes(self, session_id: str) -> int:
+        with self._lock:
+            return sum(self._bytes.get(session_id, {}).values())
+
+    # ------------------------------------------------------------------ request streams
+    async def lease_request(self, session_id: str, stream_id: str, request_id: str, ttl: int) -> None:
+        with self._lock:
+            self._requests[(session_id, stream_id)] = (request_id, time.monotonic() + ttl)
+
+    async def request_state(self, session_id: str, stream_id: str) -> tuple[bool, str | None]:
+        with self._lock:
+            entry = self._requests.get((session_id, stream_id))
+        if entry is None:
+            return False, None
+        return entry[1] >= time.monotonic(), entry[0]
+
+    async def finish_request(self, session_id: str, stream_id: str, keep_seconds: int) -> None:
+        # One process: nothing outlives it, so a delivered stream is simply dropped.
+        with self._lock:
+            self._requests.pop((session_id, stream_id), None)
+            self._bytes.get(session_id, {}).pop(stream_id, None)
+            self._streams.pop((session_id, stream_id), None)
+
+    async def sweep(self) -> int:
+        with self._lock:
+            before = len(self._sessions)
+            for session_id in list(self._sessions):
+                self._alive(session_id)  # drops it when expired
+            for session_id, _ in list(self._streams):
+                if session_id not in self._sessions and not session_id.startswith("feed-"):
+                    self._drop(session_id)
+            return before - len(self._sessions)

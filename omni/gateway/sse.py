@@ -17,7 +17,7 @@ import anyio
 from mcp_types import JSONRPCMessage, JSONRPCRequest, jsonrpc_message_adapter
 from pydantic import ValidationError
 
-from omni.gateway import engine
+from omni.gateway import engine, quotas
 from omni.gateway.http import json_error, send_json
 from omni.gateway.sessions import (
     GET_STREAM,
@@ -26,7 +26,7 @@ from omni.gateway.sessions import (
     new_session_id,
     parse_event_id,
 )
-from omni.gateway.streams import pump_events
+from omni.gateway.streams import StreamSlot, pump_events
 from omni.tenants.context import OrgContext
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,22 @@ async def handle_stream(scope: dict, receive: Any, send: Any, ctx: OrgContext) -
         await json_error(send, 405, "Method not allowed: GET /sse opens the stream", headers={"allow": "GET"})
         return
     backend = get_backend()
+    if not await quotas.check_new_session(backend, ctx, send, scope["path"]):
+        return
+    slot = StreamSlot(backend, ctx.credential_id, ctx.org_id)
+    refused = await slot.acquire(quotas.stream_limits(ctx))
+    if refused is not None:
+        await quotas.refuse(send, ctx, refused, quotas.quota_for(ctx.organization, refused), scope["path"])
+        return
+    try:
+        await _serve_stream(scope, receive, send, ctx, backend, slot)
+    finally:
+        await slot.release()
+
+
+async def _serve_stream(
+    scope: dict, receive: Any, send: Any, ctx: OrgContext, backend: Any, slot: StreamSlot
+) -> None:
     record = SessionRecord(
         session_id=new_session_id(),
         org_id=ctx.org_id,
@@ -64,10 +80,12 @@ async def handle_stream(scope: dict, receive: Any, send: Any, ctx: OrgContext) -
             ],
         }
     )
-    await send({"type": "http.response.body", "body": _event("endpoint", endpoint), "more_body": True})
-
     try:
-        await pump_events(
+        await send({"type": "http.response.body", "body": _event("endpoint", endpoint), "more_body": True})
+    except Exception:  # the client went away at once
+        reason = "client disconnected"
+    else:
+        reason = await pump_events(
             backend=backend,
             session_id=record.session_id,
             stream_id=GET_STREAM,
@@ -75,11 +93,16 @@ async def handle_stream(scope: dict, receive: Any, send: Any, ctx: OrgContext) -
             receive=receive,
             send=send,
             render=lambda _event_id, data: _event("message", data),
+            keep_going=slot.refresh,
         )
-    finally:
-        # An SSE session lives as long as its stream.
+    if reason == "client disconnected":
+        # The client closed its stream: a 2024-11-05 session cannot be resumed, so it ends now.
+        # (Ended by the server — draining, an outage — it lives on until its idle window passes.)
         with anyio.CancelScope(shield=True):
-            await backend.delete(record.session_id)
+            try:
+                await backend.delete(record.session_id)
+            except Exception as exc:
+                logger.warning("SSE session %s… not deleted (it expires): %r", record.session_id[:8], exc)
 
 
 def _event(name: str, data: str) -> bytes:

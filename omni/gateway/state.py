@@ -4,16 +4,20 @@ still invalidates the running web process's caches).
 
 A counter moves when something a cache was built from changes; a process compares the counters it
 built its cache at with the current ones on each request (one MGET round trip, or two file reads).
+In Redis the counters carry an epoch (``_epoch``), renewed when Redis comes back empty, so a
+restart never re-issues a value that a process cached before it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
+import secrets
 import threading
 from pathlib import Path
 
 from django.conf import settings
+
+from omni.gateway.redis_clients import async_client, sync_client
 
 PREFIX = "omni:ver:"
 _lock = threading.Lock()
@@ -37,41 +41,41 @@ def _read_file(key: str) -> int:
         return 0
 
 
-_async_clients: dict[int, object] = {}
-_sync_client = None
+EPOCH_KEY = PREFIX + "_epoch"
+# A version is ``epoch * EPOCH_FACTOR + counter``: a Redis that restarted empty gets a new random
+# epoch, so no value a process cached before the restart can come back after it (no aliasing).
+EPOCH_FACTOR = 1 << 48
 
 
-def _redis_async():
-    import redis.asyncio as aioredis
-
-    loop = asyncio.get_running_loop()
-    client = _async_clients.get(id(loop))
-    if client is None:
-        client = aioredis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
-        _async_clients[id(loop)] = client
-    return client
+def _new_epoch() -> str:
+    return str(secrets.randbelow(1 << 40) + 1)
 
 
-def _redis_sync():
-    global _sync_client
-    import redis
-
-    with _lock:
-        if _sync_client is None:
-            _sync_client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
-        return _sync_client
+def _combine(epoch: str, values: list) -> list[int]:
+    base = int(epoch) * EPOCH_FACTOR
+    return [base + (int(v) if v is not None else 0) for v in values]
 
 
 async def read_versions(keys: list[str]) -> list[int]:
+    """The current value of each counter (callers compare them for equality only)."""
     if settings.REDIS_URL:
-        values = await _redis_async().mget([PREFIX + key for key in keys])
-        return [int(v) if v is not None else 0 for v in values]
+        client = async_client(settings.REDIS_URL)
+        epoch, *values = await client.mget([EPOCH_KEY, *(PREFIX + key for key in keys)])
+        if epoch is None:
+            # Redis lost its data (restart without persistence): every counter is gone, so a
+            # new epoch starts; the first process to notice sets it, the others read it.
+            await client.set(EPOCH_KEY, _new_epoch(), nx=True)
+            epoch, *values = await client.mget([EPOCH_KEY, *(PREFIX + key for key in keys)])
+        return _combine(epoch, values)
     return [_read_file(key) for key in keys]
 
 
 def bump_versions(keys: list[str]) -> None:
     if settings.REDIS_URL:
-        pipe = _redis_sync().pipeline(transaction=False)
+        sync_client(settings.REDIS_URL, "retry").set(EPOCH_KEY, _new_epoch(), nx=True)
+        # INCR is not repeated after a connection error (a double bump would only cost a rebuild,
+        # but a lost one is reported to the caller instead of hidden).
+        pipe = sync_client(settings.REDIS_URL, "once").pipeline(transaction=False)
         for key in keys:
             pipe.incr(PREFIX + key)
         pipe.execute()

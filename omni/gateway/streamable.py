@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -23,7 +24,7 @@ from mcp_types import JSONRPCMessage, jsonrpc_message_adapter
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
-from omni.gateway import engine
+from omni.gateway import engine, quotas
 from omni.gateway.http import header, json_error, replay_body
 from omni.gateway.server import gateway_server
 from omni.gateway.sessions import (
@@ -33,7 +34,7 @@ from omni.gateway.sessions import (
     new_session_id,
     parse_event_id,
 )
-from omni.gateway.streams import pump_events, sse_event
+from omni.gateway.streams import StreamSlot, end_body, pump_events, sse_event
 from omni.tenants.context import OrgContext
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,10 @@ async def handle(scope: dict, receive: Any, send: Any, ctx: OrgContext, body: by
         return
 
     if method == "POST":
+        limit = quotas.quota_for(ctx.organization, "history_bytes_per_session")
+        if await backend.history_bytes(session_id) >= limit:
+            await quotas.refuse(send, ctx, "history_bytes_per_session", limit, scope["path"])
+            return
         await engine.serve_http_request(
             session_id=session_id,
             protocol_version=record.protocol_version,
@@ -74,9 +79,10 @@ async def handle(scope: dict, receive: Any, send: Any, ctx: OrgContext, body: by
             scope=scope,
             receive=replay_body(body, receive),
             send=send,
+            body=body,
         )
     elif method == "GET":
-        await _stream(scope, receive, send, record)
+        await _stream(scope, receive, send, record, ctx)
     else:
         await backend.delete(session_id)
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
@@ -118,6 +124,8 @@ async def _open_session(scope: dict, receive: Any, send: Any, ctx: OrgContext, b
         return
 
     backend = get_backend()
+    if not await quotas.check_new_session(backend, ctx, send, scope["path"]):
+        return
     record = SessionRecord(
         session_id=new_session_id(),
         org_id=ctx.org_id,
@@ -136,6 +144,7 @@ async def _open_session(scope: dict, receive: Any, send: Any, ctx: OrgContext, b
         scope=scope,
         receive=replay_body(body, receive),
         send=send,
+        body=body,
     )
 
 
@@ -147,7 +156,7 @@ def _is_non_initialize_message(body: bytes) -> bool:
     return getattr(message, "method", None) != "initialize"
 
 
-async def _stream(scope: dict, receive: Any, send: Any, record: SessionRecord) -> None:
+async def _stream(scope: dict, receive: Any, send: Any, record: SessionRecord, ctx: OrgContext) -> None:
     """The session's standalone SSE stream (or the resumption of a request stream)."""
     accept = header(scope, "accept") or ""
     if "text/event-stream" not in accept and "*/*" not in accept:
@@ -161,9 +170,30 @@ async def _stream(scope: dict, receive: Any, send: Any, record: SessionRecord) -
         if parsed is not None:
             stream_id, after = parsed
 
+    slot = StreamSlot(backend, ctx.credential_id, ctx.org_id)
+    refused = await slot.acquire(quotas.stream_limits(ctx))
+    if refused is not None:
+        await quotas.refuse(send, ctx, refused, quotas.quota_for(ctx.organization, refused), scope["path"])
+        return
+    try:
+        await _serve_stream(scope, receive, send, record, backend, stream_id, after, slot)
+    finally:
+        await slot.release()
+
+
+async def _serve_stream(
+    scope: dict,
+    receive: Any,
+    send: Any,
+    record: SessionRecord,
+    backend: Any,
+    stream_id: str,
+    after: str | None,
+    slot: StreamSlot,
+) -> None:
     token = uuid.uuid4().hex
     # A client resuming with Last-Event-ID takes the stream over: its previous connection is gone.
-    takeover = last_event_id is not None
+    takeover = after is not None
     if stream_id == GET_STREAM and not await backend.claim_stream(
         record.session_id, token, STREAM_CLAIM_TTL, force=takeover
     ):
@@ -185,14 +215,22 @@ async def _stream(scope: dict, receive: Any, send: Any, record: SessionRecord) -
     if after is None:
         # The priming event fixes the stream position (nothing published from now on is missed);
         # it is sent only to clients that understand an event with empty data (2025-11-25+).
-        priming_id = await backend.append(record.session_id, GET_STREAM, "")
-        after = parse_event_id(priming_id)[1]  # type: ignore[index]
-        if record.protocol_version >= "2025-11-25":
-            await send(
-                {"type": "http.response.body", "body": sse_event(priming_id, "", None), "more_body": True}
-            )
+        try:
+            priming_id = await backend.append(record.session_id, GET_STREAM, "")
+            after = parse_event_id(priming_id)[1]  # type: ignore[index]
+            if record.protocol_version >= "2025-11-25":
+                await send(
+                    {"type": "http.response.body", "body": sse_event(priming_id, "", None), "more_body": True}
+                )
+        except Exception as exc:  # the response started: end it cleanly, never raise
+            logger.warning("GET stream of session %s… not started: %r", record.session_id[:8], exc)
+            await end_body(send)
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await backend.release_stream(record.session_id, token)
+            return
 
     async def still_mine() -> bool:
+        await slot.refresh()
         if stream_id != GET_STREAM:
             return True
         # Refreshing the claim fails when a resuming connection took the stream over.
@@ -211,5 +249,5 @@ async def _stream(scope: dict, receive: Any, send: Any, record: SessionRecord) -
             keep_going=still_mine,
         )
     finally:
-        with anyio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
             await backend.release_stream(record.session_id, token)

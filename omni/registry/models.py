@@ -382,5 +382,5 @@ class ServerConnection(RegistryItem):
         return not self.tool_allowlist or tool_name in self.tool_allowlist
 
 
-from omni.registry.pins import ToolPin  # noqa: E402,F401  (tool pinning lives in its own module)
 from omni.registry.access_models import AccessRule  # noqa: E402,F401  (access rules: access.py)
+from omni.registry.pins import ToolPin  # noqa: E402,F401  (tool pinning lives in its own module)

@@ -19,6 +19,37 @@ async def hang(seconds: float = 3600) -> str:
     return "woke up"
 
 
+_released: dict[str, anyio.Event] = {}
+
+
+def _release_event(name: str) -> anyio.Event:
+    return _released.setdefault(name, anyio.Event())
+
+
+@server.tool()
+async def hold(name: str) -> str:
+    """Never answer; when the call is cancelled (the gateway's timeout), release ``name``."""
+    try:
+        await anyio.sleep(3600)
+    finally:
+        _release_event(name).set()
+    return "woke up"
+
+
+@server.tool()
+async def await_release(name: str) -> str:
+    """Answer once the ``hold`` call of ``name`` was cancelled (at most 120 s)."""
+    with anyio.fail_after(120):
+        await _release_event(name).wait()
+    return f"released {name}"
+
+
+@server.tool()
+def big(size: int) -> str:
+    """A text result of ``size`` bytes."""
+    return "x" * size
+
+
 @server.tool()
 async def count(steps: int, ctx: Context) -> str:
     """Report progress for each step, then answer."""
@@ -33,6 +64,15 @@ async def chatty(ctx: Context) -> str:
     await ctx.log("info", "warming up", logger_name="slow")
     await ctx.log("warning", "almost done", logger_name="slow")
     return "said it"
+
+
+@server.tool()
+async def noisy_hang(lines: int, ctx: Context, seconds: float = 3600) -> str:
+    """Report ``lines`` progress steps of about 100 bytes each, then sleep long (history in flight)."""
+    for line in range(1, lines + 1):
+        await ctx.report_progress(line, lines, f"line {line}: " + "x" * 90)
+    await anyio.sleep(seconds)
+    return "woke up"
 
 
 @server.tool()
@@ -78,7 +118,14 @@ if __name__ == "__main__":
     # slow_server.py                      -> stdio
     # slow_server.py sse PORT             -> HTTP+SSE at /sse
     # slow_server.py streamable-http PORT -> Streamable HTTP at /mcp
-    if len(sys.argv) == 3:
+    # slow_server.py streamable-http PORT json -> the same, answering with JSON bodies (no SSE)
+    # slow_server.py streamable-http PORT many N -> the same, with N more tools (a long listing)
+    if len(sys.argv) >= 5 and sys.argv[3] == "many":
+        for number in range(int(sys.argv[4])):
+            server.add_tool(lambda: "ok", name=f"extra_{number}", description="one of many")
+    if len(sys.argv) == 4 and sys.argv[3] == "json":
+        server.run(sys.argv[1], host="127.0.0.1", port=int(sys.argv[2]), json_response=True)  # type: ignore[call-overload]
+    elif len(sys.argv) >= 3:
         server.run(sys.argv[1], host="127.0.0.1", port=int(sys.argv[2]))  # type: ignore[call-overload]
     else:
         server.run("stdio")
