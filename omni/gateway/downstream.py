@@ -30,7 +30,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from omni.gateway import downstream_limits, health, pool
 from omni.gateway.downstream_limits import ByteCap, DownstreamLimits
 from omni.gateway.signing import GatewaySigner
-from omni.security import egress
+from omni.security import egress, failures
 
 logger = logging.getLogger(__name__)
 
@@ -226,7 +226,7 @@ def _capped_factory(target: Target) -> Callable[..., httpx2.AsyncClient]:
 def _describe(exc: BaseException) -> str:
     """A category only (refused, timed out, TLS, not an MCP server…): the details, which may quote
     the response or tell open from closed ports, go to the server log."""
-    return egress.failure_category(exc)
+    return failures.failure_category(exc)
 
 
 # --------------------------------------------------------------------------- pooled clients
@@ -308,7 +308,7 @@ async def _guard(target: Target, what: str) -> AsyncIterator[None]:
             raise DownstreamError(
                 target.name, f"{what} failed: {_describe(exc)}", kind="unreachable"
             ) from exc
-        if egress.is_sdk_synthesised(exc.error.message):  # not the server's answer: may quote the body
+        if failures.is_sdk_synthesised(exc.error.message):  # not the server's answer: may quote the body
             logger.info("downstream %s failed during %s: %r", target.name, what, exc)
             raise DownstreamError(target.name, f"{what} failed: {_describe(exc)}") from exc
         raise DownstreamError(

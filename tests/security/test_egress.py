@@ -22,7 +22,7 @@ from django.db import connections
 from omni.gateway import downstream
 from omni.gateway.downstream import DownstreamError, Target
 from omni.registry.models import ServerConnection
-from omni.security import egress
+from omni.security import egress, failures
 from omni.tenants.services import create_organization
 from tests.live import free_port, unique_slug
 from tests.security.egress_listener import SECRET, Listener
@@ -254,9 +254,9 @@ async def test_a_closed_port_is_refused_or_unreachable(settings, committed):
 
 def test_failure_category_of_exception_groups_and_size_limits():
     class TooLarge(Exception):
-        category = egress.TOO_LARGE
+        category = failures.TOO_LARGE
 
     group = BaseExceptionGroup("tasks", [ValueError("x"), TooLarge("32 MB from 10.1.2.3")])
-    assert egress.failure_category(group) == "response too large"
-    assert egress.failure_category(ExceptionGroup("g", [egress.EgressDenied("no")])) == egress.BLOCKED
-    assert egress.failure_category(RuntimeError("boom")) == egress.INTERNAL
+    assert failures.failure_category(group) == "response too large"
+    assert failures.failure_category(ExceptionGroup("g", [egress.EgressDenied("no")])) == failures.BLOCKED
+    assert failures.failure_category(RuntimeError("boom")) == failures.INTERNAL
