@@ -12,6 +12,7 @@ kept in this process's memory, logged at ERROR, and spooled again by the writer 
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import uuid
@@ -40,6 +41,7 @@ class Spool:
             )
         self.memory: list[tuple[str, str]] = []  # (source, payload) that no spool took yet
         self.wake = threading.Event()
+        atexit.register(self.files.close)  # deletes the own file if everything in it is written
 
     def put(self, values: dict[str, Any]) -> tuple[str, int]:
         """Number the event and spool it durably; returns its (source, number). Never raises."""

@@ -95,7 +95,11 @@ class RedisSpool:
 
         try:
             reply = self.reader().xreadgroup(
-                GROUP, consumer, {self.key: "0" if own_pending else ">"}, count=count, block=block_ms
+                GROUP,
+                consumer,
+                {self.key: "0" if own_pending else ">"},
+                count=count,
+                block=block_ms if block_ms > 0 else None,  # BLOCK 0 would wait for ever
             )
         except redis.ResponseError as exc:
             if "NOGROUP" not in str(exc):
