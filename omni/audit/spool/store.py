@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -92,17 +92,20 @@ def dead_letter(
     """Keep an event that cannot be written; False when it was dead-lettered before (or written)."""
     source = event.source if event is not None else ""
     number = event.source_seq if event is not None else None
-    with transaction.atomic(using=using):
-        if number is not None and (
-            AuditDeadLetter.objects.using(using).filter(source=source, source_seq=number).exists()
-            or AuditEvent.objects.using(using).filter(source=source, source_seq=number).exists()
-        ):
-            return False
-        AuditDeadLetter.objects.using(using).create(
-            source=source, source_seq=number, spool_id=spool_id[:200], payload=payload, error=error[:2000]
-        )
-        if source:
-            _bump(source, using, dead=1)
+    try:
+        with transaction.atomic(using=using):
+            if number is not None and (
+                AuditDeadLetter.objects.using(using).filter(source=source, source_seq=number).exists()
+                or AuditEvent.objects.using(using).filter(source=source, source_seq=number).exists()
+            ):
+                return False
+            AuditDeadLetter.objects.using(using).create(
+                source=source, source_seq=number, spool_id=spool_id[:200], payload=payload, error=error[:2000]
+            )
+            if source:
+                _bump(source, using, dead=1)
+    except IntegrityError:  # another writer dead-lettered the same event meanwhile
+        return False
     logger.error(
         "audit event %s#%s (%s) could not be written and was dead-lettered: %s",
         source or "?",
