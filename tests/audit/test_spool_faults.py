@@ -118,7 +118,7 @@ def test_events_of_a_killed_process_are_written_by_another_one_redis(
     heir = live_server_factory.start(env={**extra, "AUDIT_SPOOL_CLAIM_IDLE": "1"})
     try:
         # Its writer starts with its first event; then it takes over the dead writer's entries.
-        assert call(heir.mcp_url, key, session_for(heir.mcp_url, key), "1+1")
+        assert call(heir.mcp_url, key, session_for(heir.mcp_url, key), "7+7")
         rows = wait_for_expressions(private_postgres.url, slug, set(acked))
     finally:
         heir.stop()
