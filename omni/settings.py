@@ -475,6 +475,21 @@ MCP_QUOTA_DEFAULTS = {
     ),
 }
 
+# --------------------------------------------------------------------------- audit spool (docs/audit.md)
+# Gateway audit events are spooled durably before the response (a Redis stream with REDIS_URL, else
+# a write-ahead file under var/audit-spool/) and moved into the database by a writer thread.
+AUDIT_SPOOL_KEY = env_str("AUDIT_SPOOL_KEY", "omni:audit:spool")
+AUDIT_SPOOL_FSYNC = (env_str("AUDIT_SPOOL_FSYNC", "everysec") or "").strip().lower()
+if AUDIT_SPOOL_FSYNC not in {"always", "everysec", "never"}:
+    raise ImproperlyConfigured(f"AUDIT_SPOOL_FSYNC={AUDIT_SPOOL_FSYNC!r} must be always, everysec or never")
+AUDIT_SPOOL_WRITER = env_bool("AUDIT_SPOOL_WRITER", True)
+AUDIT_SPOOL_BATCH = env_int("AUDIT_SPOOL_BATCH", 500, minimum=1)
+AUDIT_SPOOL_CLAIM_IDLE = env_float("AUDIT_SPOOL_CLAIM_IDLE", 60.0, minimum=0.5)
+AUDIT_SPOOL_RETRY_MAX = env_float("AUDIT_SPOOL_RETRY_MAX", 10.0, minimum=0.1)
+AUDIT_SPOOL_POISON_ATTEMPTS = env_int("AUDIT_SPOOL_POISON_ATTEMPTS", 3, minimum=1)
+AUDIT_SPOOL_DRAIN_TIMEOUT = env_float("AUDIT_SPOOL_DRAIN_TIMEOUT", 10.0, minimum=0)
+AUDIT_SPOOL_REDIS_TIMEOUT = env_float("AUDIT_SPOOL_REDIS_TIMEOUT", 0.5, minimum=0.05)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from omni.audit.models import AuditEvent
+from omni.audit.models import AuditDeadLetter, AuditEvent, AuditSource
 
 
 @admin.register(AuditEvent)
@@ -24,6 +24,38 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class _ReadOnly(admin.ModelAdmin):
+    actions = None
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AuditDeadLetter)
+class AuditDeadLetterAdmin(_ReadOnly):
+    """Spooled events that could never be written: read them, fix the cause, delete them."""
+
+    list_display = ["created_at", "source", "source_seq", "spool_id", "error"]
+    search_fields = ["source", "error", "payload"]
+
+
+@admin.register(AuditSource)
+class AuditSourceAdmin(_ReadOnly):
+    """Per process: how many events it numbered, and how many were written or dead-lettered."""
+
+    list_display = ["name", "spooled", "written", "dead", "first_seen", "updated_at"]
+    search_fields = ["name"]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -5,6 +5,9 @@ hash of the event with ``seq - 1`` (``GENESIS_HASH`` for the first). Editing any
 row breaks its own hash; deleting a row leaves a gap in ``seq`` and a ``prev_hash`` that points at
 nothing; deleting the last rows leaves the chain head ahead of the last event.
 
+``source`` and ``source_seq`` (where a spooled event was numbered, see ``omni.audit.spool``) are
+hashed only when set, so rows written before the spool existed keep their hashes.
+
 ``organization_id`` is deliberately not hashed: it becomes NULL when the organization is deleted
 (the copied ``org_slug`` is hashed instead).
 """
@@ -81,6 +84,9 @@ def canonical(event: AuditEvent) -> bytes:
         elif name == "created_at":
             value = _timestamp(value)
         values[name] = value
+    if getattr(event, "source", ""):
+        values["source"] = event.source
+        values["source_seq"] = event.source_seq
     return json.dumps(
         values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")

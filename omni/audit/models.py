@@ -85,6 +85,12 @@ class AuditEvent(models.Model):
     data = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
+    # Events that came through the spool (omni.audit.spool) are numbered where they happened: the
+    # process that produced them (``source``) and its own counter (``source_seq``, from 1). Both are
+    # hashed when set; ``verify_audit`` finds the numbers that never arrived. Empty for events
+    # written directly (``record``).
+    source = models.CharField(max_length=100, blank=True, default="", editable=False)
+    source_seq = models.BigIntegerField(null=True, blank=True, editable=False)
 
     objects = AuditQuerySet.as_manager()
 
@@ -96,6 +102,14 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["organization", "-seq"], name="audit_event_org_seq"),
             models.Index(fields=["action", "-seq"], name="audit_event_action_seq"),
+        ]
+        constraints = [
+            # An event delivered twice by the spool is stored once (public_id is unique too).
+            models.UniqueConstraint(
+                fields=["source", "source_seq"],
+                condition=models.Q(source_seq__isnull=False),
+                name="audit_event_source_seq_unique",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -130,3 +144,48 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"audit chain at #{self.last_seq}"
+
+
+class AuditSource(models.Model):
+    """One process that spooled events: how far its counter went (``spooled``, reported by the
+    process itself while it runs) and how many of its events were written or dead-lettered (added
+    per batch by whichever writer wrote them). ``verify_audit`` compares these with the table."""
+
+    name = models.CharField(max_length=100, unique=True)
+    spooled = models.BigIntegerField(default=0)
+    written = models.BigIntegerField(default=0)
+    dead = models.BigIntegerField(default=0)
+    first_seen = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name}: spooled {self.spooled}, written {self.written}, dead {self.dead}"
+
+
+class AuditDeadLetter(models.Model):
+    """A spooled event that could never be written (malformed, or refused by the database every
+    time): kept here with its raw payload and the error, logged at ERROR and counted, never
+    silently dropped. Not part of the hash chain."""
+
+    source = models.CharField(max_length=100, blank=True)
+    source_seq = models.BigIntegerField(null=True, blank=True)
+    spool_id = models.CharField(max_length=200, blank=True)
+    payload = models.TextField()
+    error = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "source_seq"],
+                condition=models.Q(source_seq__isnull=False),
+                name="audit_deadletter_source_seq_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"dead letter {self.source}#{self.source_seq}: {self.error[:80]}"

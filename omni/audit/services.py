@@ -220,31 +220,6 @@ def _append_once(values: Mapping[str, Any], using: str) -> AuditEvent:
     return event
 
 
-def append_many(items: list[Mapping[str, Any]], using: str = DEFAULT_DB_ALIAS) -> int:
-    """Append several events under one lock of the chain head, in one transaction (the gateway's
-    batched tool-call events). Falls back to one-by-one when a row is refused (e.g. a deleted
-    organization), so no event is lost. Returns how many were written."""
-    if not items:
-        return 0
-    try:
-        with transaction.atomic(using=using):
-            head = _locked_head(using)
-            seq, prev_hash = head.last_seq, head.last_hash
-            events = []
-            now = timezone.now()
-            for values in items:
-                seq += 1
-                event = AuditEvent(seq=seq, prev_hash=prev_hash, created_at=now, **values)
-                event.hash = compute_hash(event)
-                prev_hash = event.hash
-                events.append(event)
-            AuditEvent.objects.using(using).bulk_create(events)
-            AuditChainHead.objects.using(using).filter(pk=1).update(last_seq=seq, last_hash=prev_hash)
-        return len(events)
-    except IntegrityError:
-        return sum(1 for values in items if _append_logged(values, using) is not None)
-
-
 def _append_logged(values: Mapping[str, Any], using: str = DEFAULT_DB_ALIAS) -> AuditEvent | None:
     try:
         return append(values, using)

@@ -1,10 +1,14 @@
-"""Audit events from the MCP path, written off the request's critical path and in batches.
+"""Audit events from the MCP path: spooled durably before the answer, written to the database by a
+writer thread off the request path.
 
-Each event is built at once (actor, organization, target, IP and request id copied now) and queued;
-one writer task per event loop appends everything queued so far under a single lock of the audit
-chain head, in one transaction (``append_many``). A tool call's answer never waits for the audit
-write, and a burst of calls costs one database transaction per batch, not one per call.
-``drain`` waits until every queued event is written (tests, shutdown).
+``record_later`` builds the event at once (actor, organization, target, IP and request id copied
+now), numbers it (this process's name and counter) and appends it to the durable spool
+(``omni.audit.spool``: a Redis stream, or a local write-ahead file in the embedded default) before
+it returns, so the answer that follows is only sent once the event can no longer be lost with the
+process. The writer thread (``omni.audit.spool.writer``) moves spooled events into the hash chain
+in batches, with retries; a database outage delays events, it does not drop them. ``drain`` waits
+until every event this process spooled is written (tests); at shutdown a drain hook does the same
+for a bounded time (``AUDIT_SPOOL_DRAIN_TIMEOUT``) and leaves the rest in the spool.
 """
 
 from __future__ import annotations
@@ -14,13 +18,14 @@ import contextvars
 import logging
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from django.conf import settings
 
-from omni.audit.services import AuditTarget, append_many, build_event
+from omni.audit.services import AuditTarget, build_event
+from omni.audit.spool import get_spool
+from omni.audit.spool.writer import ensure_writer
 
 logger = logging.getLogger(__name__)
 
-MAX_BATCH = 500
 # The ASGI scope of the MCP request being served (set by the gateway front): events get its
 # client IP and request id without every caller passing it along.
 current_http_scope: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
@@ -28,47 +33,8 @@ current_http_scope: contextvars.ContextVar[dict | None] = contextvars.ContextVar
 )
 
 
-class _Writer:
-    """The queue and writer task of one event loop."""
-
-    def __init__(self) -> None:
-        self.queue: list[dict[str, Any]] = []
-        self.wake = asyncio.Event()
-        self.idle = asyncio.Event()
-        self.idle.set()
-        self.task = asyncio.get_running_loop().create_task(self._run(), name="omni-audit-writer")
-
-    def put(self, values: dict[str, Any]) -> None:
-        self.queue.append(values)
-        self.idle.clear()
-        self.wake.set()
-
-    async def _run(self) -> None:
-        while True:
-            await self.wake.wait()
-            self.wake.clear()
-            while self.queue:
-                batch, self.queue = self.queue[:MAX_BATCH], self.queue[MAX_BATCH:]
-                try:
-                    await sync_to_async(append_many)(batch)
-                except Exception:  # the audit log must never take the gateway down
-                    logger.exception("could not write %d audit events", len(batch))
-            self.idle.set()
-
-
-_writers: dict[int, _Writer] = {}
-
-
-def _writer() -> _Writer:
-    loop = asyncio.get_running_loop()
-    writer = _writers.get(id(loop))
-    if writer is None or writer.task.done():
-        writer = _writers[id(loop)] = _Writer()
-    return writer
-
-
 def record_later(action: str, **parts: Any) -> None:
-    """Queue an audit event (never raises into the caller)."""
+    """Spool an audit event durably (never raises into the caller)."""
     if parts.get("request") is None and (scope := current_http_scope.get()) is not None:
         parts["request"] = scope
     try:
@@ -76,13 +42,19 @@ def record_later(action: str, **parts: Any) -> None:
     except Exception:
         logger.exception("audit event %s could not be built", action)
         return
-    _writer().put(values)
+    try:
+        get_spool().put(values)
+        ensure_writer()
+    except Exception:  # the audit log must never take the gateway down
+        logger.exception("audit event %s could not be spooled", action)
 
 
-async def drain() -> None:
-    writer = _writers.get(id(asyncio.get_running_loop()))
-    if writer is not None:
-        await writer.idle.wait()
+async def drain(timeout: float | None = None) -> bool:
+    """Wait until every event this process spooled is in the database (or ``timeout`` passed:
+    ``AUDIT_SPOOL_DRAIN_TIMEOUT`` by default); True when it is."""
+    writer = ensure_writer()
+    limit = settings.AUDIT_SPOOL_DRAIN_TIMEOUT if timeout is None else timeout
+    return await asyncio.to_thread(writer.wait_settled, limit)
 
 
 __all__ = ["AuditTarget", "current_http_scope", "drain", "record_later"]
