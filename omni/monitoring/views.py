@@ -27,4 +27,7 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     }
     if bad:
         body["failing"] = bad
-    return JsonResponse(body, status=503 if bad else 200)
+    response = JsonResponse(body, status=503 if bad else 200)
+    # Not one django.request ERROR line per probe: readiness.py logs when readiness changes.
+    response._has_been_logged = True
+    return response
