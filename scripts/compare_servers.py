@@ -260,7 +260,7 @@ def main() -> None:
     os.environ.update(env)
     figures: dict[str, list[dict]] = {server: [] for server in servers}
     try:
-        wait_http(f"http://127.0.0.1:{downstream_port}/mcp")
+        wait_http(f"http://127.0.0.1:{downstream_port}/mcp", timeout=90)
         for round_number in range(args.rounds):
             for server in servers:
                 workers = 1 if server == "daphne" else args.workers

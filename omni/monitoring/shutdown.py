@@ -128,9 +128,14 @@ class ProcessLifecycle:
                 previous = signal.getsignal(signum)
             except ValueError:
                 return
-            if not callable(previous) or getattr(previous, "__module__", "").startswith("asyncio"):
+            module = getattr(previous, "__module__", None) or ""
+            if not callable(previous) or module.startswith("asyncio"):
                 # Default action, or the event loop's own wake-up handler (granian's workers use
                 # loop.add_signal_handler): the lifespan shutdown does the draining there.
+                continue
+            if defer_previous and not module.startswith("twisted"):
+                # No lifespan and not daphne's reactor (e.g. a test process calling the app
+                # directly): leave its handlers alone.
                 continue
             try:
                 signal.signal(signum, self._make_handler(previous, defer_previous))
