@@ -146,6 +146,7 @@ INSTALLED_APPS = [
     "omni.audit",
     "mcp_servers",
     "omni.playground",
+    "omni.monitoring",
 ]
 
 MIDDLEWARE = [
@@ -187,6 +188,18 @@ TEMPLATES = [
 
 # --------------------------------------------------------------------------- database
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'omni.sqlite3'}")
+# PostgreSQL: a psycopg connection pool per process (Django 5.1+, psycopg-pool), so database work
+# on several threads does not wait for one connection; DB_POOL=false falls back to persistent
+# connections (DB_CONN_MAX_AGE). SQLite (the embedded default) has no pool: one file, no server.
+DB_POOL = env_bool("DB_POOL", True)
+DB_POOL_MIN_SIZE = env_int("DB_POOL_MIN_SIZE", 2, minimum=0)
+DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 10, minimum=1)
+DB_POOL_TIMEOUT = env_float("DB_POOL_TIMEOUT", 10.0, minimum=0.1)
+DB_CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", 5, minimum=1)
+if DB_POOL_MIN_SIZE > DB_POOL_MAX_SIZE:
+    raise ImproperlyConfigured(
+        f"DB_POOL_MIN_SIZE={DB_POOL_MIN_SIZE} is above DB_POOL_MAX_SIZE={DB_POOL_MAX_SIZE}"
+    )
 try:
     DATABASES = {
         "default": dj_database_url.parse(
@@ -200,6 +213,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
     DATABASES["default"]["OPTIONS"]["init_command"] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _db_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _db_options.setdefault("connect_timeout", DB_CONNECT_TIMEOUT)  # a dead host fails fast
+    if DB_POOL:
+        _db_options["pool"] = {
+            "min_size": DB_POOL_MIN_SIZE,
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": DB_POOL_TIMEOUT,
+        }
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django refuses persistent connections with a pool
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --------------------------------------------------------------------------- redis, cache, channels
@@ -489,6 +512,13 @@ AUDIT_SPOOL_RETRY_MAX = env_float("AUDIT_SPOOL_RETRY_MAX", 10.0, minimum=0.1)
 AUDIT_SPOOL_POISON_ATTEMPTS = env_int("AUDIT_SPOOL_POISON_ATTEMPTS", 3, minimum=1)
 AUDIT_SPOOL_DRAIN_TIMEOUT = env_float("AUDIT_SPOOL_DRAIN_TIMEOUT", 10.0, minimum=0)
 AUDIT_SPOOL_REDIS_TIMEOUT = env_float("AUDIT_SPOOL_REDIS_TIMEOUT", 0.5, minimum=0.05)
+
+# --------------------------------------------------------------------------- operations (docs/operations.md)
+# /readyz (omni/monitoring/readiness.py): the longest any one check may take before it counts as failed.
+READYZ_CHECK_TIMEOUT = env_float("READYZ_CHECK_TIMEOUT", 2.0, minimum=0.1)
+# SIGTERM (omni/monitoring/shutdown.py): how long requests in flight may take to finish before the
+# process exits anyway. Keep it below the orchestrator's kill timeout (Kubernetes: 30 s).
+OMNI_SHUTDOWN_GRACE_SECONDS = env_float("OMNI_SHUTDOWN_GRACE_SECONDS", 20.0, minimum=0.0)
 
 LOGGING = {
     "version": 1,

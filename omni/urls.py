@@ -1,18 +1,12 @@
 """URLs served by Django. /mcp, /sse and /messages/ are served beside Django in omni/asgi.py."""
 
 from django.contrib import admin
-from django.http import JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-
-def healthz(request):
-    """Liveness: the process is up and answering."""
-    return JsonResponse({"status": "ok"})
-
-
 urlpatterns = [
-    path("healthz", healthz, name="healthz"),
+    # /healthz (liveness) and /readyz (readiness): omni/monitoring.
+    path("", include("omni.monitoring.urls")),
     path("admin/", admin.site.urls),
     path("api/auth/", include("omni.tenants.auth.urls")),
     path("", include("omni.registry.access_urls")),

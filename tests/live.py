@@ -56,6 +56,12 @@ ROOT = Path(__file__).resolve().parent.parent
 HEALTH_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 ASGI_APP = "omni.asgi:application"
+# The platform with test-only misbehaving routes (tests/asgi_faults.py).
+FAULT_APP = "tests.asgi_faults:application"
+# The ASGI server of live test processes: daphne (the default, what `make run` serves), uvicorn or
+# granian (what the Procfile serves). A test picks one with ``live_server_factory.start(server=...)``.
+ASGI_SERVERS = ("daphne", "uvicorn", "granian")
+DEFAULT_ASGI_SERVER = os.environ.get("OMNI_TEST_ASGI_SERVER", "daphne")
 
 # Debian's Chromium for Playwright for Python (browsers cannot be downloaded here).
 CHROMIUM_PATH = os.environ.get("OMNI_CHROMIUM", "/usr/bin/chromium")
@@ -125,6 +131,31 @@ def database_url(settings_dict: dict) -> str:
     return f"postgres://{credentials}{host}{port}/{quote(name, safe='')}{query}"
 
 
+def server_command(server: str, app: str, port: int, *, workers: int = 1, grace: float = 10.0) -> list[str]:
+    """The command line that serves ``app`` on 127.0.0.1:``port`` with ``server`` (see ASGI_SERVERS):
+    the same flags as the Procfile's ``web`` line, on a test port."""
+    if server not in ASGI_SERVERS:
+        raise LiveServerError(f"unknown ASGI server {server!r} (one of {', '.join(ASGI_SERVERS)})")
+    binary = Path(sys.executable).with_name(server)
+    prefix = [str(binary)] if binary.exists() else [sys.executable, "-m", server]
+    if server == "daphne":
+        return [*prefix, "-b", "127.0.0.1", "-p", str(port), app]
+    if server == "uvicorn":
+        return [
+            *prefix,
+            "--host", "127.0.0.1", "--port", str(port),
+            "--loop", "uvloop", "--http", "httptools", "--lifespan", "on", "--no-access-log",
+            "--timeout-graceful-shutdown", f"{grace:g}", "--workers", str(workers),
+            app,
+        ]  # fmt: skip
+    return [
+        *prefix,
+        "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
+        "--loop", "uvloop", "--workers", str(workers), "--workers-kill-timeout", f"{grace + 5:g}",
+        app,
+    ]  # fmt: skip
+
+
 class PidFile:
     """The pids of the server processes of one test session, so the next session can end orphans.
 
@@ -159,7 +190,7 @@ class PidFile:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
             except OSError:
                 continue
-            if ASGI_APP.encode() in cmdline:
+            if ASGI_APP.encode() in cmdline or FAULT_APP.encode() in cmdline:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
                 killed.append(pid)
@@ -168,13 +199,25 @@ class PidFile:
 
 
 class ServerProcess:
-    """One ``daphne -b 127.0.0.1 -p PORT omni.asgi:application`` process, started by ``start()``."""
+    """One ``daphne -b 127.0.0.1 -p PORT omni.asgi:application`` process (or ``server``/``app``
+    given: uvicorn or granian, the fault routes of tests/asgi_faults.py), started by ``start()``."""
 
-    def __init__(self, name: str, port: int, env: dict[str, str], pidfile: PidFile | None = None):
+    def __init__(
+        self,
+        name: str,
+        port: int,
+        env: dict[str, str],
+        pidfile: PidFile | None = None,
+        *,
+        server: str | None = None,
+        app: str = ASGI_APP,
+    ):
         self.name = name
         self.port = port
         self.env = env
         self.pidfile = pidfile
+        self.server = server or DEFAULT_ASGI_SERVER
+        self.app = app
         self.process: subprocess.Popen | None = None
         fd, path = tempfile.mkstemp(prefix=f"omni-{name}-", suffix=".log")
         os.close(fd)
@@ -204,9 +247,7 @@ class ServerProcess:
         return self.process is not None and self.process.poll() is None
 
     def command(self) -> list[str]:
-        daphne = Path(sys.executable).with_name("daphne")
-        prefix = [str(daphne)] if daphne.exists() else [sys.executable, "-m", "daphne"]
-        return [*prefix, "-b", "127.0.0.1", "-p", str(self.port), ASGI_APP]
+        return server_command(self.server, self.app, self.port)
 
     def start(self, timeout: float = HEALTH_TIMEOUT) -> ServerProcess:
         if self.running:
@@ -318,12 +359,20 @@ class LiveServerFactory:
         self.pidfile = pidfile
         self.servers: list[ServerProcess] = []
 
-    def start(self, *, name: str | None = None, env: dict[str, str] | None = None) -> ServerProcess:
-        """Start one more process on a new free port; ``env`` adds or overrides variables."""
+    def start(
+        self,
+        *,
+        name: str | None = None,
+        env: dict[str, str] | None = None,
+        server: str | None = None,
+        app: str = ASGI_APP,
+    ) -> ServerProcess:
+        """Start one more process on a new free port; ``env`` adds or overrides variables;
+        ``server`` (daphne, uvicorn, granian) and ``app`` (e.g. ``FAULT_APP``) change what runs."""
         name = name or f"web-{len(self.servers) + 1}"
         port = free_port()
         env = {**self.env, "OMNI_PUBLIC_URL": f"http://127.0.0.1:{port}", **(env or {})}
-        server = ServerProcess(name, port, env, self.pidfile)
+        server = ServerProcess(name, port, env, self.pidfile, server=server, app=app)
         self.servers.append(server)
         server.start()
         return server
