@@ -18,7 +18,7 @@ Bad messages get ``{"type": "invalid", "id", "status": 400, "errors"}``; forbidd
 ``{"type": "denied", "id", "status": 403, "detail"}``.
 
 Every operation (a run, each list page of a catalogue) draws one unit from the same per-user and
-per-organization buckets as ``/mcp`` (``omni.security.ratelimit.acharge_mcp``). A refused one runs
+per-organization buckets as ``/mcp`` (``omni.security.buckets.acharge_mcp``). A refused one runs
 nothing and is answered ``{"type": "error", "id", "status": 429, "retry_after", "error": {"code":
 -32013, "message", "data": {"limit", "retry_after"}}}``; the first refusal per bucket and window is
 audited (``ratelimit.hit``). The handshake's Origin is checked by ``omni.playground.origin``.
@@ -39,7 +39,7 @@ from omni.playground import services
 from omni.playground.models import TestRun
 from omni.playground.operations import PROTOCOLS, clean_params
 from omni.playground.runner import run_operation
-from omni.security.ratelimit import RATE_LIMITED_CODE, McpRefusal, acharge_mcp
+from omni.security.buckets import RATE_LIMITED_CODE, McpRefusal, acharge_mcp
 from omni.tenants.context import OrgContext
 from omni.tenants.services import aresolve_user_context
 

@@ -8,7 +8,7 @@ Then the step's ``expect`` block is checked (``scenario_expect``) and its ``save
 variables for the steps after it. A failed step stops the run unless ``stop_on_failure`` is off.
 
 Each step that runs draws one unit from the same per-user and per-organization rate-limit buckets
-as ``/mcp`` (``omni.security.ratelimit.acharge_mcp``). A refused step fails with the rate-limit
+as ``/mcp`` (``omni.security.buckets.acharge_mcp``). A refused step fails with the rate-limit
 error (nothing ran, no test run stored) and the run stops there whatever ``stop_on_failure`` says:
 the steps after it are skipped. ``manage.py run_scenario`` (operators, on the server) passes
 ``rate_limit=False`` and is not limited.
@@ -34,7 +34,7 @@ from omni.playground.scenario_expect import Check, evaluate
 from omni.playground.scenario_paths import PathError, SubstitutionError, find, parse_jsonpath, substitute
 from omni.playground.scenario_spec import Scenario, ScenarioError, Step, coerce_variable
 from omni.playground.services import build_run
-from omni.security.ratelimit import McpRefusal, acharge_mcp
+from omni.security.buckets import McpRefusal, acharge_mcp
 from omni.tenants.context import OrgContext
 from omni.tenants.permissions import API_KEY_SCOPES, require, role_scopes
 

@@ -20,7 +20,7 @@ from django.http import Http404
 from omni.playground.models import TestRun
 from omni.playground.operations import OPERATIONS, RAW, clean_params
 from omni.playground.runner import EventSink, RunResult, run_operation
-from omni.security.ratelimit import McpRateLimited, charge_mcp
+from omni.security.buckets import McpRateLimited, charge_mcp
 from omni.tenants.context import OrgContext
 from omni.tenants.permissions import require
 

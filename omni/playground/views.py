@@ -21,7 +21,7 @@ from omni.playground.analytics import WINDOWS, calls_over_time, target_stats
 from omni.playground.charts import calls_chart, latency_chart
 from omni.playground.forms import AnalyticsForm, DiffForm, HistoryFilterForm
 from omni.playground.operations import MAX_BATCH, OPERATION_NAMES
-from omni.security.ratelimit import McpRateLimited, McpRefusal
+from omni.security.buckets import McpRateLimited, McpRefusal
 from omni.tenants.permissions import REGISTRY_READ, TOOLS_CALL, can
 from omni.tenants.ui import is_htmx, org_view, render_org
 

@@ -106,12 +106,12 @@ def reset_mcp_counters(org, user) -> None:
     """
     from django.core.cache import cache
 
-    from omni.security import ratelimit
+    from omni.security import buckets, ratelimit
     from omni.tenants.context import OrgContext
 
     ctx = OrgContext(
         organization=org, principal=f"user:{user.get_username()}", role="member", user_id=user.pk
     )
     start, _ = ratelimit._window(ratelimit.WINDOW_SECONDS)
-    for key, _name in ratelimit.mcp_buckets(ctx):
+    for key, _name in buckets.mcp_buckets(ctx):
         cache.delete(ratelimit._counter_name(key, ratelimit.WINDOW_SECONDS, start))

@@ -19,7 +19,7 @@ from omni.playground.api.serializers import (
 )
 from omni.playground.models import TestRun
 from omni.playground.runner import RunResult
-from omni.security.ratelimit import McpRefusal, charge_mcp
+from omni.security.buckets import McpRefusal, charge_mcp
 from omni.tenants.services import resolve_user_context
 
 DOOR = "api"
