@@ -520,6 +520,34 @@ READYZ_CHECK_TIMEOUT = env_float("READYZ_CHECK_TIMEOUT", 2.0, minimum=0.1)
 # process exits anyway. Keep it below the orchestrator's kill timeout (Kubernetes: 30 s).
 OMNI_SHUTDOWN_GRACE_SECONDS = env_float("OMNI_SHUTDOWN_GRACE_SECONDS", 20.0, minimum=0.0)
 
+# ------------------------------------------------------------------- mail and invitations (helper doors)
+# Membership by invitation (omni/tenants/invitations.py) mails a one-time link with Django's mail
+# backend: the console (the mail is printed to the web process's output) unless configured.
+_EMAIL_BACKENDS = {
+    "console": "django.core.mail.backends.console.EmailBackend",
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    "locmem": "django.core.mail.backends.locmem.EmailBackend",
+    "dummy": "django.core.mail.backends.dummy.EmailBackend",
+}
+_email_backend = env_str("EMAIL_BACKEND", "console") or "console"
+EMAIL_BACKEND = _EMAIL_BACKENDS.get(_email_backend, _email_backend)
+if "." not in EMAIL_BACKEND:
+    raise ImproperlyConfigured(
+        f"EMAIL_BACKEND={_email_backend!r}: use console, smtp, locmem, dummy or a dotted backend path"
+    )
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "") or ""
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "") or ""  # or EMAIL_HOST_PASSWORD_FILE
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are exclusive: set one of them")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Omni MCP <noreply@localhost>")
+# How long an invitation link stays valid.
+INVITATION_EXPIRY_HOURS = env_int("INVITATION_EXPIRY_HOURS", 72, minimum=1)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

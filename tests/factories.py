@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import uuid
 
 import factory
 from django.contrib.auth import get_user_model
@@ -24,7 +25,7 @@ from omni.playground.models import ScenarioRun, TestRun, UploadedScenario
 from omni.registry.access_models import AccessRule
 from omni.registry.models import Prompt, Resource, ResourceTemplate, ServerConnection
 from omni.registry.pins import ToolPin
-from omni.tenants.models import ApiKey, Membership, Organization, Role
+from omni.tenants.models import ApiKey, Invitation, Membership, Organization, Role, hash_invitation_token
 from omni.tenants.services import create_api_key
 
 TEST_PASSWORD = "pw-for-tests"
@@ -64,6 +65,21 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     organization = factory.SubFactory(OrganizationFactory)
     role = Role.MEMBER
+
+
+class InvitationFactory(factory.django.DjangoModelFactory):
+    """A pending invitation; its raw token is ``token`` (a test can open ``/invite/<token>/``)."""
+
+    class Meta:
+        model = Invitation
+        exclude = ("token",)
+
+    organization = factory.SubFactory(OrganizationFactory)
+    email = factory.Sequence(lambda n: f"invitee{n}@example.org")
+    role = Role.MEMBER
+    token = factory.LazyFunction(lambda: f"test-invitation-{uuid.uuid4().hex}")
+    token_hash = factory.LazyAttribute(lambda o: hash_invitation_token(o.token))
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timezone.timedelta(hours=72))
 
 
 class ApiKeyFactory(factory.django.DjangoModelFactory):

@@ -16,6 +16,12 @@ Client messages (JSON):
 
 Bad messages get ``{"type": "invalid", "id", "status": 400, "errors"}``; forbidden ones
 ``{"type": "denied", "id", "status": 403, "detail"}``.
+
+Every operation (a run, each list page of a catalogue) draws one unit from the same per-user and
+per-organization buckets as ``/mcp`` (``omni.security.buckets.acharge_mcp``). A refused one runs
+nothing and is answered ``{"type": "error", "id", "status": 429, "retry_after", "error": {"code":
+-32013, "message", "data": {"limit", "retry_after"}}}``; the first refusal per bucket and window is
+audited (``ratelimit.hit``). The handshake's Origin is checked by ``omni.playground.origin``.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from omni.playground import services
 from omni.playground.models import TestRun
 from omni.playground.operations import PROTOCOLS, clean_params
 from omni.playground.runner import run_operation
+from omni.security.buckets import RATE_LIMITED_CODE, McpRefusal, acharge_mcp
 from omni.tenants.context import OrgContext
 from omni.tenants.services import aresolve_user_context
 
@@ -49,6 +56,22 @@ CATALOGUE_LISTS = (
     ("resources/templates/list", "resourceTemplates"),
 )
 MAX_PAGES = 50
+DOOR = "websocket"
+
+
+def rate_limited_frame(message_id: Any, refusal: McpRefusal) -> dict[str, Any]:
+    """The answer to an operation refused by a rate limit (nothing ran, nothing is stored)."""
+    return {
+        "type": "error",
+        "id": message_id,
+        "status": 429,
+        "retry_after": refusal.retry_after,
+        "error": {
+            "code": RATE_LIMITED_CODE,
+            "message": refusal.message,
+            "data": {"limit": refusal.limit, "retry_after": refusal.retry_after},
+        },
+    }
 
 
 class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
@@ -134,6 +157,10 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
         except PermissionDenied as exc:
             await self.send_json({"type": "denied", "id": message_id, "status": 403, "detail": str(exc)})
             return
+        refusal = await acharge_mcp(ctx, 1, door=DOOR)
+        if refusal is not None:
+            await self.send_json(rate_limited_frame(message_id, refusal))
+            return
         self._start(self._run(ctx, message_id, operation, params, protocol))
 
     @staticmethod
@@ -189,6 +216,10 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
             items: list[Any] = []
             cursor = None
             for _ in range(MAX_PAGES):
+                refusal = await acharge_mcp(ctx, 1, door=DOOR)
+                if refusal is not None:
+                    await self.send_json(rate_limited_frame(message_id, refusal))
+                    return
                 params = {"cursor": cursor} if cursor else {}
                 result = await run_operation(ctx, operation, params, server=self.mcp_server)
                 if result.response is None:

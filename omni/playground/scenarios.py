@@ -6,6 +6,12 @@ gateway's own server under the organization's context, so a step sees what the o
 clients see — and are stored as a ``TestRun`` (source "scenario") linked to one ``ScenarioRun``.
 Then the step's ``expect`` block is checked (``scenario_expect``) and its ``save`` paths become
 variables for the steps after it. A failed step stops the run unless ``stop_on_failure`` is off.
+
+Each step that runs draws one unit from the same per-user and per-organization rate-limit buckets
+as ``/mcp`` (``omni.security.buckets.acharge_mcp``). A refused step fails with the rate-limit
+error (nothing ran, no test run stored) and the run stops there whatever ``stop_on_failure`` says:
+the steps after it are skipped. ``manage.py run_scenario`` (operators, on the server) passes
+``rate_limit=False`` and is not limited.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from omni.playground.scenario_expect import Check, evaluate
 from omni.playground.scenario_paths import PathError, SubstitutionError, find, parse_jsonpath, substitute
 from omni.playground.scenario_spec import Scenario, ScenarioError, Step, coerce_variable
 from omni.playground.services import build_run
+from omni.security.buckets import McpRefusal, acharge_mcp
 from omni.tenants.context import OrgContext
 from omni.tenants.permissions import API_KEY_SCOPES, require, role_scopes
 
@@ -150,9 +157,12 @@ class _Engine:
         user: AbstractBaseUser | None,
         runner: Runner,
         on_step: StepListener | None,
+        rate_limit: bool = True,
     ) -> None:
         self.ctx, self.scenario, self.run = ctx, scenario, run
         self.user, self.runner, self.on_step = user, runner, on_step
+        self.rate_limit = rate_limit
+        self.refusal: McpRefusal | None = None  # set when a step was refused by a rate limit
         self.values: dict[str, Any] = dict(variables)
         self.steps: dict[str, Any] = {}
 
@@ -178,6 +188,11 @@ class _Engine:
         except DRFValidationError as exc:
             report.message = f"parameters refused: {exc.detail}"
             return report
+        if self.rate_limit:
+            self.refusal = await acharge_mcp(self.ctx, 1, door="scenario")
+            if self.refusal is not None:
+                report.message = f"rate limited: {self.refusal.message}"
+                return report
         result = await self.runner(self.ctx, step.operation, cleaned)
         test_run = build_run(self.ctx, result, user=self.user, source=TestRun.Source.SCENARIO)
         test_run.scenario_run = self.run
@@ -216,12 +231,14 @@ async def arun_scenario(
     stop_on_failure: bool | None = None,
     runner: Runner | None = None,
     on_step: StepListener | None = None,
+    rate_limit: bool = True,
 ) -> ScenarioReport:
     """Run ``scenario`` for ``ctx``; store a ``ScenarioRun`` and one ``TestRun`` per step that ran.
 
     Raises ``ScenarioError`` for bad variable overrides (before anything is stored) and
     ``PermissionDenied`` when the actor may not run one of the operations. Everything else —
     failed steps, tool errors, an exception inside the engine — ends up in the report.
+    ``rate_limit=False`` (operators' command line only) does not charge the rate-limit buckets.
     """
     values = resolve_variables(scenario, variables)
     check_scenario_allowed(ctx, scenario)
@@ -240,14 +257,23 @@ async def arun_scenario(
         total_steps=len(scenario.steps),
     )
     await run.asave(force_insert=True)
-    engine = _Engine(ctx, scenario, values, run, user=user, runner=runner or run_operation, on_step=on_step)
+    engine = _Engine(
+        ctx,
+        scenario,
+        values,
+        run,
+        user=user,
+        runner=runner or run_operation,
+        on_step=on_step,
+        rate_limit=rate_limit,
+    )
     started = time.perf_counter()
     reports: list[StepReport] = []
     message = ""
     status = ScenarioRun.Status.PASSED
     try:
         for step in scenario.steps:
-            if stop and any(r.status == FAILED for r in reports):
+            if engine.refusal is not None or (stop and any(r.status == FAILED for r in reports)):
                 reports.append(StepReport(name=step.name, operation=step.operation, status=SKIPPED))
                 continue
             report = await engine.step(step)
@@ -256,6 +282,8 @@ async def arun_scenario(
                 await on_step(report)
         if any(r.status == FAILED for r in reports):
             status = ScenarioRun.Status.FAILED
+        if engine.refusal is not None:
+            message = f"the run stopped: {engine.refusal.message}"
     except Exception as exc:  # the run is stored as an error, never left "running"
         logger.exception("scenario %s crashed", scenario.name)
         status, message = ScenarioRun.Status.ERROR, f"the scenario stopped: {type(exc).__name__}: {exc}"

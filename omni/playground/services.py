@@ -20,6 +20,7 @@ from django.http import Http404
 from omni.playground.models import TestRun
 from omni.playground.operations import OPERATIONS, RAW, clean_params
 from omni.playground.runner import EventSink, RunResult, run_operation
+from omni.security.buckets import McpRateLimited, charge_mcp
 from omni.tenants.context import OrgContext
 from omni.tenants.permissions import require
 
@@ -173,9 +174,14 @@ def replay_input(run: TestRun) -> tuple[str, dict[str, Any], str | None]:
 
 
 def rerun(ctx: OrgContext, run: TestRun, *, user: AbstractBaseUser | None) -> TestRun:
-    """Run ``run``'s request again (same operation, parameters and protocol era) as a new run."""
+    """Run ``run``'s request again (same operation, parameters and protocol era) as a new run.
+
+    Draws one unit from the MCP rate-limit buckets; ``McpRateLimited`` when one is empty."""
     operation, params, protocol = replay_input(run)
     check_allowed(ctx, operation, params)
+    refusal = charge_mcp(ctx, 1, door="rerun")
+    if refusal is not None:
+        raise McpRateLimited(refusal)
     new_run, _ = run_and_record(
         ctx, operation, params, user=user, source=TestRun.Source.PLAYGROUND, protocol=protocol
     )
@@ -241,7 +247,9 @@ def diff_runs(left: TestRun, right: TestRun) -> list[DiffRow]:
 async def arun_batch(
     ctx: OrgContext, items: list[dict[str, Any]], *, user: AbstractBaseUser | None, source: str
 ) -> list[tuple[TestRun, RunResult]]:
-    """Run validated, authorised items ``{operation, params, protocol?}`` one after another."""
+    """Run validated, authorised items ``{operation, params, protocol?}`` one after another.
+
+    The caller charges the rate-limit buckets first (``charge_mcp(ctx, len(items), ...)``)."""
     done = []
     for item in items:
         done.append(

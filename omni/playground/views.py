@@ -21,10 +21,21 @@ from omni.playground.analytics import WINDOWS, calls_over_time, target_stats
 from omni.playground.charts import calls_chart, latency_chart
 from omni.playground.forms import AnalyticsForm, DiffForm, HistoryFilterForm
 from omni.playground.operations import MAX_BATCH, OPERATION_NAMES
+from omni.security.buckets import McpRateLimited, McpRefusal
 from omni.tenants.permissions import REGISTRY_READ, TOOLS_CALL, can
 from omni.tenants.ui import is_htmx, org_view, render_org
 
 PAGE_SIZE = 25
+
+
+def too_many_operations(request: HttpRequest, refusal: McpRefusal) -> HttpResponse:
+    """429 page (with ``Retry-After``) for an operation refused by the MCP rate limits."""
+    messages.error(request, refusal.message)
+    response = render_org(
+        request, "security/ratelimited.html", {"retry_after": refusal.retry_after}, status=429
+    )
+    response["Retry-After"] = str(refusal.retry_after)
+    return response
 
 
 @require_GET
@@ -113,6 +124,8 @@ def run_rerun(request: HttpRequest, slug: str, run_id: str) -> HttpResponse:
     run = services.get_run(ctx, run_id)
     try:
         new_run = services.rerun(ctx, run, user=request.user)  # PermissionDenied: 403
+    except McpRateLimited as exc:
+        return too_many_operations(request, exc.refusal)
     except serializers.ValidationError:
         messages.error(
             request, "This run's stored request cannot be replayed (it was truncated or is invalid)."

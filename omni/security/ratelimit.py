@@ -7,6 +7,9 @@
   ``ratelimit`` decorator below adds a stricter limit to one view (sync, async or DRF method).
 * **MCP** (served beside Django, so no middleware runs there) uses ``ahit``: a fixed window counter
   with Redis ``INCR`` + ``EXPIRE`` in one transaction, shared by every process.
+* **The other doors to MCP operations** (the playground websocket, ``POST /api/test/mcp``, scenario
+  runs, re-runs from the history) draw from the very same counters as ``/mcp``: see
+  ``omni.security.buckets``.
 
 Limits are requests per minute. ``settings.RATELIMIT_DEFAULTS`` holds the defaults (env
 ``RATELIMIT_*_PER_MINUTE``); an organization may override any of them in
@@ -21,6 +24,7 @@ import functools
 import ipaddress
 import math
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -274,7 +278,10 @@ def ratelimit(name: str, *, key: str = "user_or_ip") -> Callable[[Callable], Cal
 
 
 # --------------------------------------------------------------------------- MCP: ahit / hit
-_async_clients: dict[int, Any] = {}
+# One asyncio client per event loop (a client is bound to the loop it was created on). Weak keys: a
+# closed, collected loop (tests, async_to_sync) takes its client with it instead of leaving a stale
+# entry that a new loop with a recycled id() would pick up.
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 _sync_clients: dict[str, Any] = {}
 
 
@@ -292,11 +299,11 @@ def _redis_location() -> str | None:
 def _async_redis(location: str) -> Any:
     import redis.asyncio as aioredis
 
-    loop_id = id(asyncio.get_running_loop())
-    client = _async_clients.get(loop_id)
+    loop = asyncio.get_running_loop()
+    client = _async_clients.get(loop)
     if client is None:
         client = aioredis.Redis.from_url(location)
-        _async_clients[loop_id] = client
+        _async_clients[loop] = client
     return client
 
 
@@ -334,56 +341,76 @@ def _check_hit_args(key: str, limit: int, window_seconds: int) -> None:
         raise ValueError("limit and window_seconds must be at least 1")
 
 
-def _local_incr(name: str, window_seconds: int) -> int:
+def _local_incr(name: str, window_seconds: int, cost: int = 1) -> int:
     """The same counter on a non-Redis cache (LocMem: this process only)."""
     cache = caches[settings.RATELIMIT_USE_CACHE]
     cache.add(name, 0, window_seconds + _EXPIRY_FUDGE)
     try:
-        return cache.incr(name)
+        return cache.incr(name, cost)
     except ValueError:  # expired between add and incr
-        cache.set(name, 1, window_seconds + _EXPIRY_FUDGE)
-        return 1
+        cache.set(name, cost, window_seconds + _EXPIRY_FUDGE)
+        return cost
 
 
-async def ahit(key: str, limit: int, window_seconds: int) -> tuple[bool, int]:
-    """Count one hit of ``key`` in the current fixed window of ``window_seconds``.
+def check_cost(cost: int) -> None:
+    if isinstance(cost, bool) or not isinstance(cost, int) or cost < 1:
+        raise ValueError("cost must be a whole number of at least 1")
+
+
+async def acount_hits(key: str, window_seconds: int, cost: int = 1) -> tuple[int, int]:
+    """Add ``cost`` hits to ``key`` in the current fixed window; returns ``(count after, seconds
+    until the window resets)``. On Redis ``INCRBY`` and its expiry are one transaction (atomic,
+    shared by every process); otherwise the counter lives in this process's cache."""
+    _check_hit_args(key, 1, window_seconds)
+    check_cost(cost)
+    start, retry_after = _window(window_seconds)
+    location = _redis_location()
+    if location is None:
+        return _local_incr(_counter_name(key, window_seconds, start), window_seconds, cost), retry_after
+    redis_key = _redis_key(key, window_seconds, start)
+    async with _async_redis(location).pipeline(transaction=True) as pipe:
+        pipe.incrby(redis_key, cost)
+        pipe.expire(redis_key, window_seconds + _EXPIRY_FUDGE)
+        count, _ = await pipe.execute()
+    return int(count), retry_after
+
+
+def count_hits(key: str, window_seconds: int, cost: int = 1) -> tuple[int, int]:
+    """``acount_hits`` for synchronous code (same counters)."""
+    _check_hit_args(key, 1, window_seconds)
+    check_cost(cost)
+    start, retry_after = _window(window_seconds)
+    location = _redis_location()
+    if location is None:
+        return _local_incr(_counter_name(key, window_seconds, start), window_seconds, cost), retry_after
+    redis_key = _redis_key(key, window_seconds, start)
+    with _sync_redis(location).pipeline(transaction=True) as pipe:
+        pipe.incrby(redis_key, cost)
+        pipe.expire(redis_key, window_seconds + _EXPIRY_FUDGE)
+        total, _ = pipe.execute()
+    return int(total), retry_after
+
+
+async def ahit(key: str, limit: int, window_seconds: int, cost: int = 1) -> tuple[bool, int]:
+    """Count ``cost`` hits (default one) of ``key`` in the current fixed window of ``window_seconds``.
 
     Returns ``(allowed, retry_after)``: ``allowed`` is False once the window holds more than
     ``limit`` hits, and ``retry_after`` is then the seconds until the window resets (0 when
-    allowed). On Redis the increment and its expiry are one transaction (atomic, shared by every
-    process); otherwise the counter lives in this process's cache.
+    allowed). Shared by every process on Redis (see ``acount_hits``).
     """
     _check_hit_args(key, limit, window_seconds)
     if not getattr(settings, "RATELIMIT_ENABLE", True):
         return True, 0
-    start, retry_after = _window(window_seconds)
-    location = _redis_location()
-    if location is None:
-        count = _local_incr(_counter_name(key, window_seconds, start), window_seconds)
-    else:
-        redis_key = _redis_key(key, window_seconds, start)
-        async with _async_redis(location).pipeline(transaction=True) as pipe:
-            pipe.incr(redis_key)
-            pipe.expire(redis_key, window_seconds + _EXPIRY_FUDGE)
-            count, _ = await pipe.execute()
-    allowed = count <= limit
+    total, retry_after = await acount_hits(key, window_seconds, cost)
+    allowed = total <= limit
     return allowed, 0 if allowed else retry_after
 
 
-def hit(key: str, limit: int, window_seconds: int) -> tuple[bool, int]:
+def hit(key: str, limit: int, window_seconds: int, cost: int = 1) -> tuple[bool, int]:
     """``ahit`` for synchronous code (same counters)."""
     _check_hit_args(key, limit, window_seconds)
     if not getattr(settings, "RATELIMIT_ENABLE", True):
         return True, 0
-    start, retry_after = _window(window_seconds)
-    location = _redis_location()
-    if location is None:
-        count = _local_incr(_counter_name(key, window_seconds, start), window_seconds)
-    else:
-        redis_key = _redis_key(key, window_seconds, start)
-        with _sync_redis(location).pipeline(transaction=True) as pipe:
-            pipe.incr(redis_key)
-            pipe.expire(redis_key, window_seconds + _EXPIRY_FUDGE)
-            count, _ = pipe.execute()
-    allowed = count <= limit
+    total, retry_after = count_hits(key, window_seconds, cost)
+    allowed = total <= limit
     return allowed, 0 if allowed else retry_after

@@ -1,8 +1,10 @@
 """Forms of the tenants UI: organization settings, members and roles, API keys.
 
 The rules about owners live here, next to the inline errors they produce: only an owner may grant,
-change or take away the owner role, and an organization never loses its last owner. The writes go
-through ``omni.tenants.services`` (``add_member``, ``create_api_key``) and model save/delete.
+change or take away the owner role (or invite an owner), and an organization never loses its last
+owner. The writes go through ``omni.tenants.services`` (``add_member``, ``create_api_key``),
+``omni.tenants.invitations`` and model save/delete. Nobody is added without their consent: new
+members come in by invitation only.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
 from omni.audit.services import record
+from omni.tenants import invitations
 from omni.tenants.context import OrgContext
 from omni.tenants.models import ApiKey, Membership, Organization, Role
 from omni.tenants.permissions import API_KEY_SCOPES
@@ -57,32 +61,18 @@ def _is_last_owner(membership: Membership) -> bool:
     return list(owners.order_by("pk").select_for_update().values_list("pk", flat=True)) == [membership.pk]
 
 
-class MemberAddForm(forms.Form):
-    identifier = forms.CharField(
-        label="Username or email", max_length=254, widget=forms.TextInput(attrs={"placeholder": "alice"})
+class InviteForm(forms.Form):
+    """Invite someone by email. Whether an account exists for the address is never looked up here:
+    the answer is the same either way (``omni.tenants.invitations``)."""
+
+    email = forms.EmailField(
+        label="Email", max_length=254, widget=forms.EmailInput(attrs={"placeholder": "alice@example.org"})
     )
     role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
 
     def __init__(self, *args, ctx: OrgContext, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.ctx = ctx
-        self.user: AbstractBaseUser | None = None
-
-    def clean_identifier(self) -> str:
-        value = self.cleaned_data["identifier"].strip()
-        User = get_user_model()
-        user = User.objects.filter(**{User.USERNAME_FIELD: value}).first()
-        if user is None and "@" in value:
-            matches = list(User.objects.filter(email__iexact=value)[:2])
-            if len(matches) > 1:
-                raise forms.ValidationError("Several users have this email: enter the username.")
-            user = matches[0] if matches else None
-        if user is None or not user.is_active:
-            raise forms.ValidationError("No active user with this username or email.")
-        if Membership.objects.for_org(self.ctx).filter(user=user).exists():
-            raise forms.ValidationError("Already a member: change their role in the table instead.")
-        self.user = user
-        return value
 
     def clean_role(self) -> str:
         role = self.cleaned_data["role"]
@@ -91,8 +81,38 @@ class MemberAddForm(forms.Form):
             raise forms.ValidationError(error)
         return role
 
-    def save(self) -> Membership:
-        return add_member(self.ctx.organization, self.user, self.cleaned_data["role"])
+    def save(self, user: AbstractBaseUser, base_url: str) -> invitations.Created | None:
+        """Create and mail the invitation; None (and a form error) when it may not be created."""
+        try:
+            return invitations.create_invitation(
+                self.ctx,
+                self.cleaned_data["email"],
+                self.cleaned_data["role"],
+                invited_by=user,
+                base_url=base_url,
+            )
+        except invitations.InvitationError as exc:
+            self.add_error("email", str(exc))
+            return None
+
+
+class SignupForm(UserCreationForm):
+    """A new account for the invited address (the email comes from the invitation)."""
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username",)
+
+    def __init__(self, *args, email: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def save(self, commit: bool = True) -> AbstractBaseUser:
+        user = super().save(commit=False)
+        user.email = self.email
+        if commit:
+            user.save()
+        return user
 
 
 class MemberRoleForm(forms.Form):

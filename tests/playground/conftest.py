@@ -96,3 +96,22 @@ def make_run(org, **fields):
     }
     defaults.update(fields)
     return TestRun.objects.create(**defaults)
+
+
+def reset_mcp_counters(org, user) -> None:
+    """Zero the current window's MCP rate-limit counters of ``user`` and ``org``.
+
+    For in-process tests with low limits: on SQLite a rolled-back test's ids are given out again,
+    so a later test could otherwise inherit an earlier one's counts within the same minute.
+    """
+    from django.core.cache import cache
+
+    from omni.security import buckets, ratelimit
+    from omni.tenants.context import OrgContext
+
+    ctx = OrgContext(
+        organization=org, principal=f"user:{user.get_username()}", role="member", user_id=user.pk
+    )
+    start, _ = ratelimit._window(ratelimit.WINDOW_SECONDS)
+    for key, _name in buckets.mcp_buckets(ctx):
+        cache.delete(ratelimit._counter_name(key, ratelimit.WINDOW_SECONDS, start))

@@ -249,7 +249,7 @@ def test_openapi_schema_and_docs(client, lab):
     document = schema.json()
     operation = document["paths"]["/api/test/mcp"]["post"]
     assert operation["operationId"] == "test_mcp"
-    assert set(operation["responses"]) == {"200", "400", "401", "403", "404", "415"}
+    assert set(operation["responses"]) == {"200", "400", "401", "403", "404", "415", "429"}
     assert {"tokenAuth", "cookieAuth"} <= {next(iter(s)) for s in operation["security"]}
     assert "McpTestRequest" in document["components"]["schemas"]
     docs = client.get("/api/docs/")

@@ -15,6 +15,7 @@ from django.urls import path
 from omni.asgi import application
 from omni.playground.consumers import PlaygroundConsumer
 from omni.playground.models import TestRun
+from omni.playground.origin import origin_allowed
 from omni.tenants.models import Membership
 from tests.playground.servers import steps
 
@@ -32,9 +33,17 @@ def _session_cookie(user) -> str:
 
 
 async def _connect(
-    slug: str, user=None, *, origin: str = "http://127.0.0.1:8000", app=application, prefix="playground"
+    slug: str,
+    user=None,
+    *,
+    origin: str | None = "http://127.0.0.1:8000",
+    app=application,
+    prefix="playground",
+    host: str = "127.0.0.1:8000",
 ):
-    headers = [(b"origin", origin.encode()), (b"host", b"127.0.0.1:8000")]
+    headers = [(b"host", host.encode())]
+    if origin is not None:
+        headers.append((b"origin", origin.encode()))
     if user is not None:
         headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={await _session_cookie(user)}".encode()))
     communicator = WebsocketCommunicator(app, f"/ws/{prefix}/{slug}/", headers=headers)
@@ -84,6 +93,59 @@ async def test_a_foreign_origin_is_refused(committed_lab):
     )
     assert not connected
     await communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://127.0.0.1:9999",  # another program on the same host: the port differs
+        "https://127.0.0.1:8000",  # the scheme differs
+        "http://127.0.0.1",  # port 80 is not 8000
+        "http://127.0.0.1:8000@evil.example",
+        "null",
+        None,
+    ],
+)
+async def test_the_origin_must_be_this_sites_scheme_host_and_port(committed_lab, origin):
+    communicator, connected = await _connect(committed_lab.slug, committed_lab.owner, origin=origin)
+    assert not connected
+    await communicator.disconnect()
+
+
+async def test_a_default_port_matches_a_host_without_port(committed_lab):
+    communicator = await _ready(
+        committed_lab.slug, committed_lab.owner, origin="http://localhost", host="localhost"
+    )
+    await communicator.disconnect()
+
+
+def _scope(origin: str, host: str = "127.0.0.1:8000", scheme: str = "ws", **headers: str) -> dict:
+    extra = [(name.replace("_", "-").encode(), value.encode()) for name, value in headers.items()]
+    return {
+        "type": "websocket",
+        "scheme": scheme,
+        "headers": [(b"host", host.encode()), (b"origin", origin.encode()), *extra],
+    }
+
+
+def test_origin_rules(settings):
+    assert origin_allowed(_scope("http://127.0.0.1:8000"))
+    assert origin_allowed(_scope("HTTP://127.0.0.1:8000/"))
+    assert origin_allowed(_scope("http://[::1]:8000", host="[::1]:8000"))
+    assert not origin_allowed(_scope("http://127.0.0.1:8001"))
+    assert not origin_allowed(_scope("http://127.0.0.1:8000", host="evil.example:8000"))  # Host not allowed
+    assert origin_allowed(_scope("https://localhost", host="localhost", scheme="wss"))
+    assert not origin_allowed(_scope("http://localhost", host="localhost", scheme="wss"))
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    assert origin_allowed(_scope("https://localhost", host="localhost", x_forwarded_proto="https"))
+    assert not origin_allowed(_scope("https://localhost", host="localhost"))
+    settings.CSRF_TRUSTED_ORIGINS = ["https://*.example.org", "http://ui.example.com:8080"]
+    assert origin_allowed(_scope("https://app.example.org"))
+    assert origin_allowed(_scope("http://ui.example.com:8080"))
+    assert not origin_allowed(_scope("https://app.example.org:444"))
+    assert not origin_allowed(_scope("http://app.example.org"))
+    assert not origin_allowed(_scope("http://ui.example.com"))
+    assert not origin_allowed(_scope("https://example.org.evil.example"))
 
 
 async def test_run_streams_request_then_response_and_stores_the_run(committed_lab):

@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from omni.playground.models import TestRun
-from tests.playground.conftest import make_run
+from tests.playground.conftest import make_run, reset_mcp_counters
 
 XSS = "<script>alert(1)</script>"
 
@@ -280,3 +280,21 @@ def test_history_and_analytics_query_budgets(client, lab, django_assert_max_num_
         assert client.get(f"/o/{lab.slug}/history/").status_code == 200
     with django_assert_max_num_queries(12):
         assert client.get(f"/o/{lab.slug}/analytics/").status_code == 200
+
+
+def test_rerun_draws_from_the_mcp_rate_limits(client, lab, django_capture_on_commit_callbacks):
+    from omni.audit.models import AuditEvent
+
+    lab.acme.org.settings = {"rate_limits": {"mcp_per_key_per_minute": 1}}
+    lab.acme.org.save()
+    run = make_run(lab.acme.org)
+    reset_mcp_counters(lab.acme.org, lab.member)
+    _login(client, lab.member)
+    assert client.post(f"/o/{lab.slug}/history/{run.public_id}/rerun/").status_code == 302
+    with django_capture_on_commit_callbacks(execute=True):
+        refused = client.post(f"/o/{lab.slug}/history/{run.public_id}/rerun/")
+    assert refused.status_code == 429 and 1 <= int(refused["Retry-After"]) <= 60
+    assert "mcp per key per minute" in refused.content.decode()
+    assert TestRun.objects.for_org(lab.acme.org).count() == 2  # the first re-run only
+    hit = AuditEvent.objects.get(organization=lab.acme.org, action="ratelimit.hit")
+    assert hit.data["door"] == "rerun" and hit.actor_id == str(lab.member.pk)

@@ -147,3 +147,22 @@ def test_missing_file_is_exit_2(world):
     with pytest.raises(CommandError, match="cannot read the file") as info:
         call_command("run_scenario", "/nonexistent/scenario.yaml", "--org", world.slug)
     assert info.value.returncode == 2
+
+
+def test_the_operators_command_is_not_rate_limited(committed_world):
+    """``manage.py run_scenario`` is for operators with a shell on the server: its steps are not
+    charged to the MCP rate limits that scenario runs from the web UI and the API draw from."""
+    committed_world.org.settings = {"rate_limits": {"mcp_per_org_per_minute": 1, "mcp_per_key_per_minute": 1}}
+    committed_world.org.save()
+    done = manage("run_scenario", "utilities_smoke", "--org", committed_world.slug)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1].startswith("PASSED: 7 passed")
+    done = manage(
+        "run_scenario",
+        "utilities_smoke",
+        "--org",
+        committed_world.slug,
+        "--user",
+        committed_world.member.username,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from omni.playground.models import ScenarioRun, UploadedScenario
+from tests.playground.conftest import reset_mcp_counters
 
 UPLOAD = """\
 name: uploaded_check
@@ -211,3 +212,20 @@ def test_multi_line_variables_round_trip_through_the_form(world, as_user):
     run = ScenarioRun.objects.for_org(world.org).get()
     assert run.status == "passed", run.report
     assert run.variables["code"] == "def add(a, b):\n    return a - b"
+
+
+def test_a_scenario_run_from_the_ui_counts_each_step(world, as_user):
+    """Each step draws from the MCP rate limits; the refused step fails and the run stops."""
+    world.org.settings = {"rate_limits": {"mcp_per_key_per_minute": 2}}
+    world.org.save()
+    reset_mcp_counters(world.org, world.member)
+    response = as_user(world.member).post(url("scenario_run", world), {"scenario": "shipped:utilities_smoke"})
+    assert response.status_code == 302
+    run = ScenarioRun.objects.for_org(world.org).get()
+    steps = run.report["steps"]
+    assert [step["status"] for step in steps] == ["passed", "passed", "failed"] + ["skipped"] * 4
+    assert steps[2]["message"].startswith("rate limited: Too Many Requests: the mcp per key per minute")
+    assert run.status == "failed" and run.report["message"].startswith("the run stopped: Too Many Requests")
+    assert run.test_runs.count() == 2
+    html = as_user(world.member).get(response["Location"]).content.decode()
+    assert "rate limited: Too Many Requests" in html

@@ -61,7 +61,9 @@ CLASSIFICATION: dict[str, str] = {
     # /o/<slug>/...
     "tenants:dashboard": ANY_MEMBER,
     "tenants:members": ANY_MEMBER,
-    "tenants:member_add": MEMBERS_MANAGE,
+    "tenants:invite_create": MEMBERS_MANAGE,
+    "tenants:invite_revoke": MEMBERS_MANAGE,
+    "tenants:invite_accept": PUBLIC,
     "tenants:member_role": MEMBERS_MANAGE,
     "tenants:member_remove": MEMBERS_MANAGE,
     "tenants:org_settings": ORG_MANAGE,
@@ -112,7 +114,7 @@ CLASSIFICATION: dict[str, str] = {
 }
 
 # Values for URL parameters: the organization's slug, ids that match nothing.
-FILLERS = {"slug": None, "username": "nobody-here", "fmt": "csv"}
+FILLERS = {"slug": None, "username": "nobody-here", "fmt": "csv", "token": "not-a-real-token"}
 SKIPPED_NAMESPACES = {"admin"}  # Django's admin: staff only, its own tests
 
 

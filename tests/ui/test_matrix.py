@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from omni.registry.models import Prompt, Resource, ServerConnection
+from omni.tenants.context import OrgContext
+from omni.tenants.invitations import create_invitation
 from omni.tenants.models import Membership
 from omni.tenants.permissions import (
     KEYS_MANAGE,
@@ -60,7 +62,15 @@ SERVER_DATA = {
 ROUTES = [
     Route("dashboard", "get", "/o/{slug}/", None, 200),
     Route("members", "get", "/o/{slug}/members/", None, 200),
-    Route("member_add", "post", "/o/{slug}/members/add/", MEMBERS_MANAGE, 302, {"role": "viewer"}),
+    Route(
+        "invite_create",
+        "post",
+        "/o/{slug}/members/invite/",
+        MEMBERS_MANAGE,
+        302,
+        {"email": "matrix@example.org", "role": "viewer"},
+    ),
+    Route("invite_revoke", "post", "/o/{slug}/members/invitations/{invitation}/revoke/", MEMBERS_MANAGE, 302),
     Route("member_role", "post", "/o/{slug}/members/{member}/role/", MEMBERS_MANAGE, 302, {"role": "viewer"}),
     Route("member_remove", "post", "/o/{slug}/members/{member}/remove/", MEMBERS_MANAGE, 302),
     Route("org_settings", "post", "/o/{slug}/members/settings/", ORG_MANAGE, 302, {"name": "Renamed"}),
@@ -118,7 +128,6 @@ ROLES = ["owner", "admin", "member", "viewer"]
 def objects(world) -> dict[str, str]:
     """One item of each kind in acme, one global of each kind, a key and a removable member."""
     acme = world.acme
-    newcomer = UserFactory(username=f"newcomer-{acme.slug}")
     victim = UserFactory(username=f"victim-{acme.slug}")
     Membership.objects.create(user=victim, organization=acme, role="member")
     return {
@@ -131,15 +140,20 @@ def objects(world) -> dict[str, str]:
         "gserver": str(ServerConnectionFactory(name=f"g-{acme.slug}").uuid),
         "key": str(ApiKeyFactory(organization=acme).pk),
         "member": victim.username,
-        "newcomer": newcomer.username,
+        "invitation": str(
+            create_invitation(
+                OrgContext(organization=acme, principal="test", role="owner"),
+                f"invitee-{acme.slug}@example.org",
+                "member",
+                invited_by=None,
+            ).invitation.pk
+        ),
     }
 
 
 def _request(client, route: Route, objects: dict[str, str]):
     path = route.path.format(**objects)
     data = dict(route.data)
-    if route.name == "member_add":
-        data["identifier"] = objects["newcomer"]
     return getattr(client, route.method)(path, data) if route.method == "post" else client.get(path)
 
 

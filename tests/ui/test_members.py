@@ -1,9 +1,9 @@
-"""Members and roles: add by username or email, change roles, remove; the owner rules; rename."""
+"""Members and roles: change roles, remove; the owner rules; rename. (New members come in by
+invitation: tests/ui/test_invitations.py.)"""
 
 from __future__ import annotations
 
 from omni.tenants.models import Membership, Organization, Role
-from tests.factories import UserFactory
 
 
 def _role(world, user) -> str | None:
@@ -15,44 +15,12 @@ def test_member_list_shows_only_this_organizations_members(world, login):
     page = login(world.viewer).get(f"/o/{world.acme.slug}/members/").content.decode()
     assert world.owner.username in page and world.admin.username in page
     assert world.member.username not in page  # globex's member
-    assert "Add a member" not in page and "Remove" not in page  # a viewer sees no write controls
-
-
-def test_add_by_username_and_by_email(world, login):
-    client = login(world.admin)
-    alice = UserFactory(username=f"alice-{world.acme.slug}", email=f"alice-{world.acme.slug}@example.org")
-    bob = UserFactory(username=f"bob-{world.acme.slug}")
-    url = f"/o/{world.acme.slug}/members/add/"
-    assert client.post(url, {"identifier": alice.email.upper(), "role": "member"}).status_code == 302
-    assert client.post(url, {"identifier": bob.username, "role": "viewer"}).status_code == 302
-    assert (_role(world, alice), _role(world, bob)) == ("member", "viewer")
-    page = client.get(f"/o/{world.acme.slug}/members/").content.decode()
-    assert f"Added {bob.username} as viewer." in page
-
-
-def test_add_errors_are_inline_and_write_nothing(world, login):
-    client = login(world.owner)
-    url = f"/o/{world.acme.slug}/members/add/"
-    before = Membership.objects.for_org(world.acme).count()
-    cases = [
-        ({"identifier": "nobody-at-all", "role": "member"}, "No active user with this username or email."),
-        ({"identifier": world.viewer.username, "role": "member"}, "Already a member"),
-        ({"identifier": world.outsider.username, "role": "superhero"}, "Select a valid choice"),
-        ({"identifier": "", "role": "member"}, "This field is required."),
-    ]
-    for data, message in cases:
-        response = client.post(url, data)
-        assert response.status_code == 400, data
-        assert message in response.content.decode(), data
-    assert Membership.objects.for_org(world.acme).count() == before
+    assert "Invite a member" not in page and "Remove" not in page  # a viewer sees no write controls
 
 
 def test_only_owners_touch_the_owner_role(world, login):
     admin = login(world.admin)
     slug = world.acme.slug
-    response = admin.post(f"/o/{slug}/members/add/", {"identifier": world.outsider.username, "role": "owner"})
-    assert response.status_code == 400 and "Only an owner" in response.content.decode()
-    assert _role(world, world.outsider) is None
     # An admin can neither demote nor remove an owner, nor promote someone to owner.
     assert (
         admin.post(f"/o/{slug}/members/{world.owner.username}/role/", {"role": "viewer"}).status_code == 400

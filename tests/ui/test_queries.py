@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from omni.tenants.models import Membership
 from tests.factories import (
     ApiKeyFactory,
+    InvitationFactory,
     PromptFactory,
     ResourceFactory,
     ServerConnectionFactory,
@@ -16,8 +17,9 @@ from tests.factories import (
 )
 
 # session, user, membership (the org context), the list itself, the switcher's organizations.
-# The dashboard: the same plus servers, prompts, resources, members and active keys.
-BUDGETS = {"prompts": 5, "resources": 5, "servers": 5, "keys": 5, "members": 5, "": 9}
+# The dashboard: the same plus servers, prompts, resources, members and active keys. The members
+# page shows a manager the pending invitations too (one more).
+BUDGETS = {"prompts": 5, "resources": 5, "servers": 5, "keys": 5, "members": 6, "": 9}
 
 
 def _fill(world, count: int, start: int) -> None:
@@ -28,6 +30,7 @@ def _fill(world, count: int, start: int) -> None:
         ApiKeyFactory(organization=world.acme, name=f"k{n}", created_by=world.owner)
         user = UserFactory(username=f"q{n}-{world.acme.slug}")
         Membership.objects.create(user=user, organization=world.acme, role="viewer")
+        InvitationFactory(organization=world.acme, invited_by=world.owner, invited_by_name="owner")
 
 
 def _count(client, path: str) -> int:

@@ -19,7 +19,15 @@ from omni.playground.api.serializers import (
 )
 from omni.playground.models import TestRun
 from omni.playground.runner import RunResult
+from omni.security.buckets import McpRefusal, charge_mcp
 from omni.tenants.services import resolve_user_context
+
+DOOR = "api"
+
+
+def rate_limited(refusal: McpRefusal) -> Response:
+    """429 with ``Retry-After`` and ``{detail, code: "rate_limited", limit, retry_after}``."""
+    return Response(refusal.as_dict(), status=429, headers={"Retry-After": str(refusal.retry_after)})
 
 
 def _result(run: TestRun, result: RunResult) -> dict[str, Any]:
@@ -64,7 +72,9 @@ class McpTestView(APIView):
             "timing, the JSON-RPC request and response (or error), and a validation of the response "
             "against the MCP schema (and, for tools/call, the tool's outputSchema). Every run is stored "
             "in the organization's test-run history. Nothing runs, and nothing is stored, unless the "
-            "whole body is valid and allowed."
+            "whole body is valid and allowed. Each operation draws one unit from the same per-user and "
+            "per-organization rate-limit buckets as `/mcp` (a batch of 20 costs 20, charged before "
+            "anything runs): over a limit nothing runs and the answer is 429 with `Retry-After`."
         ),
         request=McpTestRequestSerializer,
         responses={
@@ -74,6 +84,9 @@ class McpTestView(APIView):
             403: OpenApiResponse(DetailSerializer, description="Your role may not run an operation."),
             404: OpenApiResponse(DetailSerializer, description="No such organization (or not a member)."),
             415: OpenApiResponse(DetailSerializer, description="The body is not JSON."),
+            429: OpenApiResponse(
+                description="A rate limit is reached: `{detail, code, limit, retry_after}`; nothing ran."
+            ),
         },
         examples=[
             OpenApiExample(
@@ -110,6 +123,9 @@ class McpTestView(APIView):
         ctx = resolve_user_context(request.user, data["organization"])  # 404 unless a member
         for item in data["items"]:
             services.check_allowed(ctx, item["operation"], item["params"])  # 403
+        refusal = charge_mcp(ctx, len(data["items"]), door=DOOR)
+        if refusal is not None:
+            return rate_limited(refusal)  # 429: nothing ran, nothing stored
         done = services.run_batch(ctx, data["items"], user=request.user, source=TestRun.Source.API)
         body = {
             "organization": ctx.org_slug,

@@ -5,6 +5,8 @@
 Exit codes: 0 every step passed; 1 a step failed (or the run stopped with an error); 2 the file,
 the organization, the user or a ``--var`` is invalid (nothing is run or stored). The run is stored
 as a scenario run with one test run per step, like runs started from the web UI or the API.
+Only operators (a shell on the server) run it, so its steps are not charged to the MCP rate limits
+that scenario runs from the web UI and the API draw from.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class Command(BaseCommand):
                 trigger=ScenarioRun.Trigger.CLI,
                 origin=origin,
                 stop_on_failure=False if options["continue_on_failure"] else None,
+                rate_limit=False,  # operators on the server: not counted against the MCP rate limits
             )
         except (ScenarioError, InvalidInput) as exc:
             raise CommandError(str(exc), returncode=EXIT_INVALID) from None
