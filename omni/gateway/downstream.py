@@ -27,7 +27,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from omni.gateway import downstream_limits, health, pool
+from omni.gateway import downstream_limits, health, output_schemas, pool
 from omni.gateway.downstream_limits import ByteCap, DownstreamLimits
 from omni.gateway.signing import GatewaySigner
 from omni.security import egress, failures
@@ -155,7 +155,17 @@ async def open_client(
 ) -> AsyncIterator[Client]:
     """An entered SDK client for ``target``; the caller bounds it with a timeout. With
     ``logging_callback`` (and ``log_level`` for 2026-07-28 servers) the server's log messages
-    reach the callback."""
+    reach the callback. Tool results are checked against the server's output schemas on RE2,
+    under a budget (``output_schemas``): the schemas are the server's, hence untrusted."""
+    async with _open_client(target, logging_callback=logging_callback, log_level=log_level) as client:
+        output_schemas.harden(client.session)
+        yield client
+
+
+@contextlib.asynccontextmanager
+async def _open_client(
+    target: Target, *, logging_callback: Callable[[Any], Any] | None, log_level: str | None
+) -> AsyncIterator[Client]:
     on_change = _change_handler(target)
     logs: dict[str, Any] = {"logging_callback": logging_callback, "log_level": log_level}
     if target.transport == "inprocess":

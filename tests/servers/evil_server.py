@@ -3,7 +3,9 @@
 ``check`` declares ``{"type": "string", "pattern": "^(a+)+$"}``: on Python's ``re`` the gateway's
 argument check would backtrack for seconds on ``"a" * 28 + "!"``. ``lookahead`` declares a pattern
 RE2 cannot compile. ``bomb`` declares an inputSchema of nested ``$defs``/``$ref``/``anyOf`` whose
-evaluation doubles per level. The server itself checks nothing with these schemas (its own argument
+evaluation doubles per level. ``shout`` returns structured content under an ``outputSchema`` with the
+catastrophic pattern, which the SDK client in the gateway would check with Python's ``re``.
+The server itself checks nothing with these schemas (its own argument
 model has no pattern), so everything depends on the gateway.
 
     python evil_server.py PORT   -> Streamable HTTP at http://127.0.0.1:PORT/mcp
@@ -14,6 +16,7 @@ from __future__ import annotations
 import sys
 
 from mcp.server.mcpserver import MCPServer
+from pydantic import BaseModel
 
 CATASTROPHIC = "^(a+)+$"
 server = MCPServer("evil", instructions="hostile schemas for tests")
@@ -35,6 +38,16 @@ def lookahead(word: str) -> str:
 def bomb(value: int) -> str:
     """Answer the value back."""
     return f"got {value}"
+
+
+class Shout(BaseModel):
+    word: str
+
+
+@server.tool()
+def shout(word: str) -> Shout:
+    """Answer the word back as structured content."""
+    return Shout(word=word)
 
 
 def bomb_schema(levels: int) -> dict:
@@ -68,6 +81,12 @@ _hostile(
     {"type": "object", "properties": {"word": {"type": "string", "pattern": "(?=a)a"}}, "required": ["word"]},
 )
 _hostile("bomb", bomb_schema(30))
+# The advertised outputSchema (the server's own result model has no pattern).
+server._tool_manager.get_tool("shout").fn_metadata.output_schema = {
+    "type": "object",
+    "properties": {"word": {"type": "string", "pattern": CATASTROPHIC}},
+    "required": ["word"],
+}
 
 if __name__ == "__main__":
     server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[1]))  # type: ignore[call-overload]

@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx2
 import pytest
 from asgiref.sync import sync_to_async
+from mcp.shared.exceptions import MCPError
 
 from mcp_servers.models import Note
 from omni.registry.models import ServerConnection
@@ -143,6 +144,15 @@ async def test_hostile_input_schemas_of_a_registered_server(live_server, attacke
             # The amplification bomb as an inputSchema: a clear error naming the budget.
             exploded = await client.call_tool("evil__bomb", {"value": "not a number"})
             assert exploded.is_error and "SCHEMA_MAX_" in _text(exploded)
+            # The server's outputSchema is checked on RE2 too: a matching result passes unchanged,
+            # the catastrophic one is answered at once (an error, not seconds of backtracking).
+            fine = await client.call_tool("evil__shout", {"word": "a" * 5000})
+            assert not fine.is_error and fine.structured_content == {"word": "a" * 5000}
+            # (40 a's: hours of backtracking on Python's re; RE2 answers at once.)
+            with pytest.raises(MCPError) as caught:
+                await client.call_tool("evil__shout", {"word": "a" * 40 + "!"})
+            assert "server 'evil'" in caught.value.error.message
+            assert "does not match the tool's outputSchema" in caught.value.error.message
 
 
 async def _healthz_and_tools_list(server, tenant: Tenant) -> set[str]:
