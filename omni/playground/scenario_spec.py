@@ -12,7 +12,6 @@ from pathlib import Path as FilePath
 from typing import Any
 
 import jsonschema
-import regex
 import yaml
 
 from omni.playground.scenario_paths import PathError, parse_jsonpath, references
@@ -23,6 +22,7 @@ from omni.playground.scenario_schema import (
     MAX_SCENARIO_BYTES,
     SCENARIO_SCHEMA,
 )
+from omni.security import schemas as safe_schemas
 
 _VALIDATOR = jsonschema.Draft202012Validator(SCENARIO_SCHEMA)
 
@@ -195,15 +195,17 @@ def _check_step(data: dict[str, Any], index: int, seen: set[str], problems: _Pro
             problems.add([*where, "path"], str(exc))
         if "matches" in check:
             try:
-                regex.compile(check["matches"])
-            except regex.error as exc:
-                problems.add([*where, "matches"], f"not a regular expression: {exc}")
+                safe_schemas.compile_pattern(check["matches"])
+            except safe_schemas.UnsupportedPattern as exc:
+                problems.add([*where, "matches"], f"not a regular expression RE2 accepts: {exc}")
         _check_references(check, known, where, problems)
     if "schema" in expect:
         try:
-            jsonschema.validators.validator_for(expect["schema"]).check_schema(expect["schema"])
+            safe_schemas.check_schema(expect["schema"])
         except jsonschema.SchemaError as exc:
             problems.add([*base, "expect", "schema"], f"not a valid JSON Schema: {exc.message}")
+        except safe_schemas.SchemaProblem as exc:
+            problems.add([*base, "expect", "schema"], f"not a usable JSON Schema: {exc}")
     for variable, path in (step.get("save") or {}).items():
         try:
             parse_jsonpath(path)

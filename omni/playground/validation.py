@@ -14,6 +14,8 @@ from mcp_types import methods
 from pydantic import ValidationError
 from referencing.exceptions import Unresolvable
 
+from omni.security import schemas as safe_schemas
+
 MAX_ERRORS = 20
 
 
@@ -63,11 +65,12 @@ def validate_tool_output(output_schema: dict[str, Any] | None, result: dict[str,
             "errors": ["(root): the tool declares an outputSchema but returned no structuredContent"],
         }
     try:
-        cls = jsonschema.validators.validator_for(output_schema, default=jsonschema.Draft202012Validator)
-        cls.check_schema(output_schema)
-        validator = cls(output_schema)
+        # The schema is a downstream server's: RE2 for its patterns, and the schema budget.
+        safe_schemas.check_schema(output_schema)
+        validator = safe_schemas.build_validator(output_schema)
         found = sorted(
-            validator.iter_errors(result["structuredContent"]), key=lambda e: list(e.absolute_path)
+            safe_schemas.collect_errors(validator, result["structuredContent"]),
+            key=lambda e: list(e.absolute_path),
         )
     except jsonschema.exceptions.SchemaError as exc:
         return {
@@ -80,6 +83,12 @@ def validate_tool_output(output_schema: dict[str, Any] | None, result: dict[str,
             "checked": True,
             "valid": False,
             "errors": [f"the outputSchema has an unresolvable $ref: {exc}"],
+        }
+    except safe_schemas.SchemaProblem as exc:
+        return {
+            "checked": True,
+            "valid": False,
+            "errors": [f"the outputSchema cannot be checked safely: {exc}"],
         }
     errors = [
         f"{'/'.join(str(p) for p in error.absolute_path) or '(root)'}: {error.message}"

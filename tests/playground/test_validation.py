@@ -63,7 +63,15 @@ def test_a_broken_output_schema_is_reported():
     bad = validate_tool_output({"type": "nonsense"}, {"structuredContent": {}})
     assert bad["valid"] is False and "outputSchema itself is invalid" in bad["errors"][0]
     dangling = validate_tool_output({"$ref": "#/$defs/missing"}, {"structuredContent": {}})
-    assert dangling["valid"] is False and "unresolvable" in dangling["errors"][0]
+    assert dangling["valid"] is False and "cannot be resolved" in dangling["errors"][0]
+    # A downstream server's catastrophic pattern is checked on RE2, and a bomb stops at the budget.
+    evil = {"type": "object", "properties": {"w": {"type": "string", "pattern": "^(a+)+$"}}}
+    slow_on_re = validate_tool_output(evil, {"structuredContent": {"w": "a" * 40 + "!"}})
+    assert slow_on_re["valid"] is False and "does not match" in slow_on_re["errors"][0]
+    unsupported = validate_tool_output(
+        {"properties": {"w": {"pattern": "(?=a)"}}}, {"structuredContent": {"w": "a"}}
+    )
+    assert unsupported["valid"] is False and "RE2" in unsupported["errors"][0]
 
 
 def test_is_valid_ignores_checks_that_did_not_run():
