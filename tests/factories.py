@@ -18,7 +18,7 @@ from django.contrib.auth.hashers import make_password
 from django.utils import timezone
 
 from mcp_servers.models import Dataset, Note
-from omni.audit.models import AuditEvent
+from omni.audit.models import AuditDeadLetter, AuditEvent, AuditSource
 from omni.audit.services import append, build_event
 from omni.gateway.models import SigningKey
 from omni.playground.models import ScenarioRun, TestRun, UploadedScenario
@@ -336,3 +336,27 @@ class SigningKeyFactory(factory.django.DjangoModelFactory):
     key_id = factory.Sequence(lambda n: f"k-test{n:06d}")
     secret = factory.Faker("password", length=43, special_chars=False)
     retired_at = factory.LazyFunction(timezone.now)
+
+
+class AuditSourceFactory(factory.django.DjangoModelFactory):
+    """One process that spooled gateway audit events (written by the spool writer in real runs)."""
+
+    class Meta:
+        model = AuditSource
+
+    name = factory.Sequence(lambda n: f"web-test-{n}")
+    spooled = 3
+    written = 3
+
+
+class AuditDeadLetterFactory(factory.django.DjangoModelFactory):
+    """A spooled audit event the database refused for good."""
+
+    class Meta:
+        model = AuditDeadLetter
+
+    source = factory.Sequence(lambda n: f"web-test-{n}")
+    source_seq = factory.Sequence(lambda n: n + 1)
+    spool_id = factory.Sequence(lambda n: f"1700000000000-{n}")
+    payload = '{"action": "mcp.tools_call"}'
+    error = "value too long for type character varying(100)"

@@ -45,6 +45,7 @@ ANY_MEMBER = "any-member"  # every role of the organization
 
 CLASSIFICATION: dict[str, str] = {
     "healthz": PUBLIC,
+    "readyz": PUBLIC,  # 200, or 503 with a JSON body when a dependency is down
     "tenants:login": PUBLIC,
     "auth_api:token": PUBLIC,
     "auth_api:token_refresh": PUBLIC,
