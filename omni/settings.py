@@ -253,6 +253,11 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+# What `beat` schedules (docs/operations.md). The audit spool task is the safety net that writes
+# spooled gateway events, including those a dead process left behind, when no web process does.
+CELERY_BEAT_SCHEDULE = {
+    "write-audit-spool": {"task": "omni.audit.tasks.write_audit_spool", "schedule": 60.0},
+}
 
 # --------------------------------------------------------------------------- auth, i18n, static
 AUTH_PASSWORD_VALIDATORS = [

@@ -110,3 +110,30 @@ def test_spool_files_of_a_process_that_is_gone_are_taken_over():
     heir.done_orphans(taken)
     assert not path.exists()
     assert heir.pending_numbers() == {}
+
+
+def test_beat_schedules_the_spool_task_and_it_writes_what_is_spooled(committed, settings):
+    from omni.audit.tasks import write_audit_spool
+    from omni.celery import app
+
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "omni.audit.tasks.write_audit_spool" in scheduled
+    app.loader.import_default_modules()
+    assert "omni.audit.tasks.write_audit_spool" in app.tasks
+    # An event in the spool (Redis with REDIS_URL, else this process's file) that no writer thread
+    # takes: the task writes it, once.
+    from omni.audit.spool import get_spool
+    from omni.audit.spool.writer import stop_writer
+
+    stop_writer()  # an earlier test's record_later may have started this process's writer thread
+    org = create_organization(unique_slug("beat"), "Beat")
+    note = f"from-the-task-{uuid.uuid4().hex[:8]}"
+    values = build_event(
+        "mcp.tools_call", organization=org, actor="spool-test", target=AuditTarget("mcp.tool", note),
+        data={"note": note, "outcome": "ok"},
+    )  # fmt: skip
+    get_spool().put(values)
+    assert not AuditEvent.objects.filter(organization=org, data__note=note).exists()
+    stats = write_audit_spool.apply().get()
+    assert stats["written"] >= 1
+    assert AuditEvent.objects.filter(organization=org, data__note=note).count() == 1
