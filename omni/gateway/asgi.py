@@ -138,7 +138,7 @@ def _is_database_outage(exc: BaseException) -> bool:
 def _jsonrpc_id(body: bytes) -> Any:
     try:
         message = json.loads(body) if body else None
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     request_id = message.get("id") if isinstance(message, dict) else None
     return request_id if isinstance(request_id, int | str) and not isinstance(request_id, bool) else None

@@ -147,7 +147,7 @@ def _request_id_of(body: bytes) -> str | None:
     """The JSON of the id of a single JSON-RPC request in ``body`` (None for anything else)."""
     try:
         message = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         return None
     if not isinstance(message, dict) or "method" not in message:
         return None

@@ -125,7 +125,7 @@ def org_of_body(body: bytes) -> str:
         return ""
     try:
         message = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return ""
     messages = message if isinstance(message, list) else [message]
     orgs = set()
