@@ -35,6 +35,18 @@ pytestmark = pytest.mark.live
 OUTAGE_SECONDS = 10
 
 
+def _spool_key(client) -> str:
+    """The spool stream of the test's database (``AUDIT_SPOOL_KEY:<database fingerprint>``)."""
+    deadline = time.monotonic() + 30
+    while True:
+        keys = sorted(key.decode() for key in client.scan_iter("omni:audit:spool:*"))
+        if keys:
+            assert len(keys) == 1, keys  # one database behind this private Redis
+            return keys[0]
+        assert time.monotonic() < deadline, "no spool stream in Redis"
+        time.sleep(0.1)
+
+
 def _env(factory, **extra: str) -> dict[str, str]:
     return {**factory.env, **extra}
 
@@ -107,7 +119,7 @@ def test_events_of_a_killed_process_are_written_by_another_one_redis(
         client = redis.Redis.from_url(private_redis.url)
         # Read by the doomed process's writer (pending, unacknowledged), which waits on the lock.
         deadline = time.monotonic() + 30
-        while client.xpending("omni:audit:spool", "omni-audit-writers")["pending"] < 1:
+        while client.xpending(_spool_key(client), "omni-audit-writers")["pending"] < 1:
             assert time.monotonic() < deadline, "the writer never read the spooled events"
             time.sleep(0.1)
         doomed.kill()
@@ -176,11 +188,12 @@ def test_duplicates_are_stored_once_and_verify_reports_lost_events(
     acked = [f"{n}+3000" for n in range(6) if call(web.mcp_url, key, session, f"{n}+3000")]
     assert len(acked) == 6
     client = redis.Redis.from_url(private_redis.url)
-    entries = client.xrange("omni:audit:spool")
+    spool_key = _spool_key(client)
+    entries = client.xrange(spool_key)
     assert len(entries) >= 6  # nobody writes: everything waits in the stream
     # A second delivery of the first event: stored once.
     first_id, first_fields = entries[0]
-    client.xadd("omni:audit:spool", first_fields)
+    client.xadd(spool_key, first_fields)
     out = manage(env, "audit_writer", "--once", "--claim-idle", "1").stdout
     assert "duplicates skipped 1" in out, out
     rows = audited_expressions(private_postgres.url, slug)
@@ -192,12 +205,12 @@ def test_duplicates_are_stored_once_and_verify_reports_lost_events(
     more = [f"{n}+4000" for n in range(5) if call(web.mcp_url, key, session, f"{n}+4000")]
     assert len(more) == 5
     victims = []
-    for entry_id, fields in client.xrange("omni:audit:spool"):
+    for entry_id, fields in client.xrange(spool_key):
         event = json.loads(fields[b"e"])
         if event["v"]["data"].get("arguments", {}).get("expression") == "2+4000":
             victims.append((entry_id, event))
     ((victim_id, victim),) = victims
-    client.xdel("omni:audit:spool", victim_id)
+    client.xdel(spool_key, victim_id)
     manage(env, "audit_writer", "--once")
     lost = manage(env, "verify_audit", check=False)
     assert lost.returncode == 1, lost.stdout

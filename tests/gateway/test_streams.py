@@ -176,7 +176,9 @@ def test_redis_holds_state_not_traffic(private_redis, live_server_factory, acme)
     )
     session, _ = rawmcp.initialize(server.mcp_url, acme.key, V)
     rawmcp.rpc(server.mcp_url, acme.key, session, "tools/list", version=V)
-    baseline = int(private_redis.cli("DBSIZE"))
+    warm = {"name": "utilities__calculate", "arguments": {"expression": "0"}}
+    rawmcp.rpc(server.mcp_url, acme.key, session, "tools/call", warm, version=V, request_id=99)
+    baseline = int(private_redis.cli("DBSIZE"))  # the audit spool's stream exists from here on
     for n in range(60):
         answer = rawmcp.rpc(
             server.mcp_url,
@@ -188,7 +190,8 @@ def test_redis_holds_state_not_traffic(private_redis, live_server_factory, acme)
             request_id=100 + n,
         )
         assert answer["result"]["isError"] is False
-    # 60 answered requests leave no request stream behind (at most a handful of counters).
+    # 60 answered requests leave no request stream behind: at most the rate-limit counters of a
+    # new minute window (key and organization) if the loop crossed one.
     assert int(private_redis.cli("DBSIZE")) <= baseline + 2
     streams = [k for k in _session_keys(private_redis.cli, session) if ":ev:" in k]
     assert streams == [], streams

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from omni.audit.spool.events import encode, numbering, peek_number
-from omni.audit.spool.files import FileSpool, spool_dir
+from omni.audit.spool.files import FileSpool, database_fingerprint, spool_dir
 from omni.audit.spool.redis_spool import RedisSpool
 
 logger = logging.getLogger(__name__)
@@ -32,13 +32,15 @@ class Spool:
     def __init__(self) -> None:
         from django.db import connections
 
-        directory = spool_dir(settings.VAR_DIR, connections["default"].settings_dict)
+        database = connections["default"].settings_dict
+        directory = spool_dir(settings.VAR_DIR, database)
         self.files = FileSpool(directory, fsync=settings.AUDIT_SPOOL_FSYNC)
         self.redis: RedisSpool | None = None
         if settings.REDIS_URL:
-            self.redis = RedisSpool(
-                settings.REDIS_URL, settings.AUDIT_SPOOL_KEY, timeout=settings.AUDIT_SPOOL_REDIS_TIMEOUT
-            )
+            # One stream per database, like the files: deployments (or test servers) that share a
+            # Redis but not a database never write each other's events into the wrong database.
+            key = f"{settings.AUDIT_SPOOL_KEY}:{database_fingerprint(database)}"
+            self.redis = RedisSpool(settings.REDIS_URL, key, timeout=settings.AUDIT_SPOOL_REDIS_TIMEOUT)
         self.memory: list[tuple[str, str]] = []  # (source, payload) that no spool took yet
         self.wake = threading.Event()
         atexit.register(self.files.close)  # deletes the own file if everything in it is written

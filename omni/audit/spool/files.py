@@ -37,10 +37,15 @@ TRUNCATE_ABOVE = 1024 * 1024
 SUFFIX = ".wal"
 
 
+def database_fingerprint(database: dict) -> str:
+    """A short, stable name of the database the events belong to (engine, host, port, name)."""
+    identity = "|".join(str(database.get(key) or "") for key in ("ENGINE", "HOST", "PORT", "NAME"))
+    return hashlib.sha256(identity.encode()).hexdigest()[:16]
+
+
 def spool_dir(var_dir: Path, database: dict) -> Path:
     """One directory per database: a process never writes another database's events."""
-    identity = "|".join(str(database.get(key) or "") for key in ("ENGINE", "HOST", "PORT", "NAME"))
-    return Path(var_dir) / "audit-spool" / hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return Path(var_dir) / "audit-spool" / database_fingerprint(database)
 
 
 def _line(payload: str) -> bytes:
