@@ -11,8 +11,11 @@ sessions; ``<p>:open:key:<cred>`` / ``<p>:open:org:<org>`` (sorted sets) count o
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
+
+from django.conf import settings
 
 from omni.gateway.redis_clients import async_client, sync_client
 from omni.gateway.sessions import (
@@ -45,7 +48,13 @@ class RedisSessionBackend(SessionBackend):
         return async_client(self.url, "once")
 
     def _blocking(self, block_ms: int) -> Any:
-        return async_client(self.url, "blocking", max(block_ms, 1000) / 1000)
+        """The client for blocking reads of up to ``block_ms``. One client (one pool) serves every
+        block up to the usual ceiling: the stream pumps block for the time left until their next
+        keep-alive, a different value each time, and a client per value leaked a connection per
+        read (soak: ~1.5 Redis connections per legacy SSE session)."""
+        ceiling = max(10.0, float(settings.MCP_KEEPALIVE_SECONDS))
+        seconds = max(block_ms / 1000, ceiling)
+        return async_client(self.url, "blocking", float(math.ceil(seconds)))
 
     def _sync_client(self) -> Any:
         return sync_client(self.url, "retry")

@@ -400,3 +400,25 @@ def test_redis_client_timeouts_fit_blocking_reads(settings):
     kwargs = redis_clients._kwargs("blocking", BLOCK_MS / 1000, Retry)
     assert kwargs["socket_timeout"] > BLOCK_MS / 1000
     assert settings.MCP_REDIS_SOCKET_TIMEOUT < kwargs["socket_timeout"]
+
+
+async def test_ended_streams_give_their_redis_connections_back(private_redis, live_server_factory, acme):
+    """Each ended stream returns its blocking-read connection: before the fix, the pumps' varying
+    block times made a Redis client (and a connection) per read, about 1.5 per legacy session."""
+    server = live_server_factory.start(name="web-conns", env={"REDIS_URL": private_redis.url})
+
+    def connections() -> int:
+        return sum(1 for line in private_redis.cli("CLIENT", "LIST").splitlines() if "cmd=client" not in line)
+
+    async with connect_sse(server.sse_url, acme.key) as client:  # warm: pools and catalogue
+        await client.call_tool("utilities__calculate", {"expression": "1+1"})
+    await anyio.sleep(1)
+    before = connections()
+    for n in range(20):
+        async with connect_sse(server.sse_url, acme.key) as client:
+            answer = await client.call_tool("utilities__calculate", {"expression": f"{n}+1"})
+            assert not answer.is_error
+    await anyio.sleep(1)
+    # Pools may grow by a connection or two under concurrency; never by one per session.
+    assert connections() <= before + 4, (before, private_redis.cli("CLIENT", "LIST"))
+    _log_has_no_traceback(server)
