@@ -112,7 +112,7 @@ def test_spool_files_of_a_process_that_is_gone_are_taken_over():
     assert heir.pending_numbers() == {}
 
 
-def test_beat_schedules_the_spool_task_and_it_writes_what_is_spooled(committed, settings):
+def test_beat_schedules_the_spool_task_and_it_writes_what_is_spooled(committed, settings, request):
     from omni.audit.tasks import write_audit_spool
     from omni.celery import app
 
@@ -122,10 +122,15 @@ def test_beat_schedules_the_spool_task_and_it_writes_what_is_spooled(committed, 
     assert "omni.audit.tasks.write_audit_spool" in app.tasks
     # An event in the spool (Redis with REDIS_URL, else this process's file) that no writer thread
     # takes: the task writes it, once.
-    from omni.audit.spool import get_spool
+    from omni.audit.spool import get_spool, reset_for_tests
     from omni.audit.spool.writer import stop_writer
 
     stop_writer()  # an earlier test's record_later may have started this process's writer thread
+    # A stream of this test's own: the live servers of the session (same database, same Redis)
+    # would otherwise write the event first and the task would find nothing to do.
+    settings.AUDIT_SPOOL_KEY = f"omni:audit:spool-test-{uuid.uuid4().hex[:8]}"
+    reset_for_tests()
+    request.addfinalizer(reset_for_tests)
     org = create_organization(unique_slug("beat"), "Beat")
     note = f"from-the-task-{uuid.uuid4().hex[:8]}"
     values = build_event(

@@ -160,7 +160,8 @@ def test_events_of_a_killed_process_are_written_by_another_one_embedded(live_ser
     finally:
         lock.execute("ROLLBACK")
         lock.close()
-    assert audited_expressions(database_url, slug) == []
+    # Nothing acknowledged under the lock was written ("1+1", before the lock, may have been).
+    assert not set(audited_expressions(database_url, slug)) & set(acked)
     heir = live_server_factory.start(env=extra)
     try:
         assert call(heir.mcp_url, key, session_for(heir.mcp_url, key), "2+2")
