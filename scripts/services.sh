@@ -119,9 +119,17 @@ ensure_chromium() {
   [ -x /usr/bin/chromium ] || apt_install chromium
 }
 
+# The fault tests (tests/faults.py) start private redis-server and PostgreSQL instances on their
+# own ports, so the binaries must be here even when the shared services run elsewhere.
+ensure_fault_binaries() {
+  command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || apt_install postgresql
+}
+
 ensure_test_services() {
   ensure_postgres
   ensure_redis
+  ensure_fault_binaries
   ensure_chromium
 }
 
