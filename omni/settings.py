@@ -147,6 +147,7 @@ INSTALLED_APPS = [
     "mcp_servers",
     "omni.playground",
     "omni.monitoring",
+    "omni.privacy",
 ]
 
 MIDDLEWARE = [

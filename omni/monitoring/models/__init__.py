@@ -1,0 +1,3 @@
+"""The monitoring app's models, one module per concern (heartbeats, server status, usage, alerts).
+
+Each module is imported here so Django finds its models."""

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class PrivacyConfig(AppConfig):
+    """Privacy and the data lifecycle: envelope encryption, retention, data-subject export and erasure."""
+
+    name = "omni.privacy"
+    label = "privacy"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,3 @@
+"""The privacy app's models, one module per concern (data keys, retention, data-subject requests).
+
+Each module is imported here so Django finds its models."""
