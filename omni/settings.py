@@ -196,6 +196,9 @@ DB_POOL = env_bool("DB_POOL", True)
 DB_POOL_MIN_SIZE = env_int("DB_POOL_MIN_SIZE", 2, minimum=0)
 DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 10, minimum=1)
 DB_POOL_TIMEOUT = env_float("DB_POOL_TIMEOUT", 10.0, minimum=0.1)
+# Threads that run the gateway's database work beside each other (omni/dbexec.py); only with the
+# pool on PostgreSQL. 0: everything on Django's one thread-sensitive thread, as without the pool.
+DB_THREADS = env_int("DB_THREADS", max(1, DB_POOL_MAX_SIZE // 2), minimum=0)
 DB_CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", 5, minimum=1)
 if DB_POOL_MIN_SIZE > DB_POOL_MAX_SIZE:
     raise ImproperlyConfigured(

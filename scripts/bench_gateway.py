@@ -136,7 +136,12 @@ def main() -> None:
 
     scratch = Path(tempfile.mkdtemp(prefix="omni-bench-"))
     env = dict(
-        os.environ, DJANGO_SETTINGS_MODULE="omni.settings", OMNI_VAR_DIR=str(scratch), LOG_LEVEL="WARNING"
+        os.environ,
+        DJANGO_SETTINGS_MODULE="omni.settings",
+        OMNI_VAR_DIR=str(scratch),
+        LOG_LEVEL="WARNING",
+        # The downstream server listens on loopback, which the egress policy refuses by default.
+        MCP_EGRESS_ALLOW=os.environ.get("MCP_EGRESS_ALLOW", "127.0.0.0/8"),
     )
     server_port, gateway_port = free_port(), free_port()
     direct_url = f"http://127.0.0.1:{server_port}/mcp"

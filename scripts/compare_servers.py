@@ -227,6 +227,8 @@ def main() -> None:
         LOG_LEVEL="WARNING",
         OMNI_SHUTDOWN_GRACE_SECONDS=str(GRACE),
         PYTHONUNBUFFERED="1",
+        # The downstream server listens on loopback, which the egress policy refuses by default.
+        MCP_EGRESS_ALLOW=os.environ.get("MCP_EGRESS_ALLOW", "127.0.0.0/8"),
     )
     downstream_port = free_port()
     key = prepare(env, f"http://127.0.0.1:{downstream_port}/mcp", "http")

@@ -51,6 +51,33 @@ def _live_server_helper():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _db_threads_in_test_transactions(request):
+    """A test inside a transaction (pytest-django's ``db``) has rows that only its own connection
+    sees, so the gateway's database work must stay on Django's thread-sensitive thread there
+    (``DB_THREADS=0``). Transactional and live tests keep the production shape: omni/dbexec.py's
+    thread pool with pooled connections."""
+    from django.conf import settings
+
+    marker = request.node.get_closest_marker("django_db")
+    names = set(request.fixturenames)
+    transactional = (
+        "transactional_db" in names
+        or "committed" in names
+        or bool(names & LIVE_FIXTURES)
+        or (marker is not None and marker.kwargs.get("transaction", False))
+    )
+    if ("db" not in names and marker is None) or transactional:
+        yield
+        return
+    saved = settings.DB_THREADS
+    settings.DB_THREADS = 0
+    try:
+        yield
+    finally:
+        settings.DB_THREADS = saved
+
+
 def pytest_collection_modifyitems(config, items):
     """Refuse live tests that would run in a transaction (rows invisible to the server) or flush
     the database (wiping the rows other live tests committed). See tests/live.py."""

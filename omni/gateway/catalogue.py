@@ -31,14 +31,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import mcp_types as types
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from omni.dbexec import run_db
 from omni.gateway import downstream, health
 from omni.gateway.downstream_limits import limits_for
 from omni.gateway.state import bump_versions, read_versions
 from omni.registry import services as registry
-from omni.registry.access import RuleSet, aload_rules
+from omni.registry.access import RuleSet, load_rules
 from omni.registry.models import CredentialUnreadable
 from omni.registry.pins import check_tools
 from omni.tenants.context import OrgContext
@@ -248,6 +248,16 @@ def _swallow(task: asyncio.Future) -> None:
         task.exception()  # retrieved: a failed listing is reported through the catalogue
 
 
+def _database_part(organization: Any) -> tuple[RuleSet, list, list, list]:
+    """What the catalogue takes from the database, in one call off the event loop."""
+    return (
+        load_rules(organization),
+        registry.effective_prompts(organization),
+        registry.effective_resources(organization),
+        registry.effective_resource_templates(organization),
+    )
+
+
 async def _build(organization: Any) -> Catalogue:
     catalogue = Catalogue(org_id=organization.pk)
     servers = await registry.aeffective_servers(organization)
@@ -308,16 +318,17 @@ async def _build(organization: Any) -> Catalogue:
             expiry = _listing_cache.get(target.listing_key, (now, None))[0]
             catalogue.expires_at = min(catalogue.expires_at, expiry)
 
-    catalogue.rules = await aload_rules(organization)
-    catalogue.prompts = {p.name: p for p in await registry.aeffective_prompts(organization)}
-    catalogue.resources = {r.uri: r for r in await registry.aeffective_resources(organization)}
-    catalogue.templates = list(await registry.aeffective_resource_templates(organization))
+    rules, prompts, resources, templates = await run_db(_database_part, organization)
+    catalogue.rules = rules
+    catalogue.prompts = {p.name: p for p in prompts}
+    catalogue.resources = {r.uri: r for r in resources}
+    catalogue.templates = templates
 
     for target in targets:
         listing = listed.get(target.name)
         if listing is None:
             continue
-        offered, held = await sync_to_async(check_tools)(target.connection_id, listing.tools)
+        offered, held = await run_db(check_tools, target.connection_id, listing.tools)
         if held:
             catalogue.held_back[target.name] = held
             logger.warning(

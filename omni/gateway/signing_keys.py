@@ -19,11 +19,11 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from omni.dbexec import run_db
 from omni.gateway.models import SigningKey
 from omni.gateway.state import bump_versions, read_versions
 
@@ -139,7 +139,7 @@ class KeyRing:
     async def _refresh(self, *, force: bool = False) -> None:
         (version,) = await read_versions([VERSION_KEY])
         if force or self._current is None or version != self._version:
-            self._store(version, await sync_to_async(load_active_keys)())
+            self._store(version, await run_db(load_active_keys))
 
     async def current(self) -> KeyMaterial:
         """The key to sign with."""

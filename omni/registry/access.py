@@ -37,6 +37,7 @@ from typing import Any
 
 from django.http import Http404
 
+from omni.dbexec import run_db
 from omni.registry.access_models import AccessRule
 from omni.registry.templating import UriTemplateError, expand_uri, match_uri
 from omni.tenants.context import OrgContext
@@ -192,10 +193,9 @@ def load_rules(org: OrgContext | Organization) -> RuleSet:
 
 
 async def aload_rules(org: OrgContext | Organization) -> RuleSet:
-    """``load_rules`` with the async ORM (for the gateway: cache the result with the catalogue)."""
-    organization = _org_of(org)
-    rows = [row async for row in AccessRule.objects.for_org(organization)]
-    return compile_rules(organization.pk, rows)
+    """``load_rules`` off the event loop (``omni.dbexec.run_db``; for the gateway: cache the result
+    with the catalogue)."""
+    return await run_db(load_rules, org)
 
 
 def visible(ctx: OrgContext, kind: str, names: Iterable[str]) -> set[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from omni.dbexec import run_db
 from omni.registry.models import Prompt, RegistryItem, Resource, ResourceTemplate, ServerConnection
 from omni.registry.templating import match_uri, substitute
 
@@ -69,30 +70,30 @@ def get_resource(org: OrgLike, uri: str) -> Resource | None:
 
 
 # --------------------------------------------------------------------------- async
+# Off the event loop through ``omni.dbexec.run_db``: on a pooled PostgreSQL each runs beside other
+# requests' database work, not queued behind it on Django's one thread.
 async def aeffective_prompts(org: OrgLike) -> list[Prompt]:
-    return apply_overrides([item async for item in Prompt.objects.for_org(org)])
+    return await run_db(effective_prompts, org)
 
 
 async def aeffective_resources(org: OrgLike) -> list[Resource]:
-    return apply_overrides([item async for item in Resource.objects.for_org(org)])
+    return await run_db(effective_resources, org)
 
 
 async def aeffective_resource_templates(org: OrgLike) -> list[ResourceTemplate]:
-    return apply_overrides([item async for item in ResourceTemplate.objects.for_org(org)])
+    return await run_db(effective_resource_templates, org)
 
 
 async def aeffective_servers(org: OrgLike, enabled_only: bool = True) -> list[ServerConnection]:
-    return _servers([item async for item in ServerConnection.objects.for_org(org)], enabled_only)
+    return await run_db(effective_servers, org, enabled_only)
 
 
 async def aget_prompt(org: OrgLike, name: str) -> Prompt | None:
-    found = apply_overrides([item async for item in Prompt.objects.for_org(org).filter(name=name)])
-    return found[0] if found else None
+    return await run_db(get_prompt, org, name)
 
 
 async def aget_resource(org: OrgLike, uri: str) -> Resource | None:
-    found = apply_overrides([item async for item in Resource.objects.for_org(org).filter(uri=uri)])
-    return found[0] if found else None
+    return await run_db(get_resource, org, uri)
 
 
 # --------------------------------------------------------------------------- rendering
