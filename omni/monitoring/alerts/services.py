@@ -190,7 +190,7 @@ def resolve(
     maintenance window mutes the rule."""
     now = now or timezone.now()
     with transaction.atomic():
-        locked = Incident.objects.select_for_update().select_related("rule").get(pk=incident.pk)
+        locked = Incident.objects.select_for_update(of=("self",)).select_related("rule").get(pk=incident.pk)
         if locked.state not in Incident.ACTIVE:
             return False
         locked.state = Incident.State.RESOLVED
