@@ -186,8 +186,13 @@ def test_metric_rule_reads_window_stats_with_its_scope(world, monkeypatch):
         return _stats(calls=50, errors=2, p95=0.750)
 
     monkeypatch.setattr(conditions, "usage_window_stats", fake)
-    slow = rule(world.acme, "p95_latency", threshold=500, comparison="gte",
-                params={"window_minutes": 15, "server": "utils", "tool": "utils__calculate"})  # fmt: skip
+    slow = rule(
+        world.acme,
+        "p95_latency",
+        threshold=500,
+        comparison="gte",
+        params={"window_minutes": 15, "server": "utils", "tool": "utils__calculate"},
+    )
     assert evaluate_rule(slow.pk, timezone.now()) == "opened"
     assert calls == [
         (world.acme.pk, timedelta(minutes=15), {"server": "utils", "target": "utils__calculate"})
@@ -222,7 +227,8 @@ def test_metric_rule_without_the_usage_app_is_no_data(world):
 
 
 def test_server_down_for_n_minutes(world, monkeypatch):
-    # LEAD: mstatus's omni.monitoring.status.services is faked here; switch to a real stopped server after merge.
+    # LEAD: mstatus's omni.monitoring.status.services is faked here;
+    # switch to a real stopped server after the merge.
     server = ServerConnectionFactory(organization=world.acme, name="flaky")
     ServerConnectionFactory(organization=world.acme, name="fine")
     now = timezone.now()
@@ -286,9 +292,11 @@ def test_maintenance_window_mutes_a_rule_and_a_server(world, receiver, django_ca
     # A window on the server mutes every rule scoped to it.
     window.delete()
     MaintenanceWindow.objects.create(
-        organization=world.acme, connection=pin.connection, starts_at=now - timedelta(minutes=1),
+        organization=world.acme,
+        connection=pin.connection,
+        starts_at=now - timedelta(minutes=1),
         ends_at=now + timedelta(minutes=1),
-    )  # fmt: skip
+    )
     assert evaluate_rule(held.pk, now) == "muted"
     # After the window: the rule fires as usual.
     with django_capture_on_commit_callbacks(execute=True):
