@@ -135,6 +135,10 @@ class ChannelForm(forms.ModelForm):
         help_text="Webhook: the HMAC-SHA256 key receivers verify with (write-only; empty: keep it).",
     )
 
+    url = forms.URLField(
+        max_length=500, required=False, assume_scheme="https", help_text="Webhook / Slack: where to POST."
+    )
+
     class Meta:
         model = NotificationChannel
         fields = ["name", "kind", "url", "enabled"]
