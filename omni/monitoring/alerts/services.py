@@ -213,6 +213,14 @@ def resolve(
     return True
 
 
+def close_incidents(rule: AlertRule, *, user: Any, why: str, request: Any = None) -> int:
+    """Resolve the active incident of a rule that was disabled or deleted (nothing would resolve it)."""
+    closed = 0
+    for incident in Incident.objects.filter(dedupe_key=rule.dedupe_key, state__in=Incident.ACTIVE):
+        closed += resolve(incident, user=user, resolution=why, request=request)
+    return closed
+
+
 # --------------------------------------------------------------------------- notifications
 def queue_notifications(incident: Incident, event: str) -> int:
     """After commit, one delivery task per enabled channel of the incident's rule."""

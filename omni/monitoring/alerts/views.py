@@ -29,7 +29,7 @@ from omni.monitoring.models.alerts import (
     MaintenanceWindow,
     NotificationChannel,
 )
-from omni.tenants.permissions import ORG_MANAGE, REGISTRY_READ
+from omni.tenants.permissions import ORG_MANAGE, REGISTRY_READ, can
 from omni.tenants.ui import org_view, redirect_org, render_org
 
 PAGE_SIZE = 100
@@ -53,8 +53,6 @@ def _org_door(body: View, capability: str) -> View:
     @functools.wraps(body)
     def view(request: HttpRequest, slug: str, *args: Any, **kwargs: Any) -> HttpResponse:
         ctx = request.org_ctx
-        from omni.tenants.permissions import can
-
         scope = Scope(ctx.organization, f"/o/{ctx.org_slug}/alerts/", can(ctx, ORG_MANAGE))
         return body(request, scope, *args, **kwargs)
 
@@ -162,6 +160,10 @@ def _rule_form(request: HttpRequest, scope: Scope, rule: AlertRule | None) -> Ht
             saved = form.save()
             action = "alert.rule_update" if rule is not None else "alert.rule_create"
             services.audit_rule_change(action, saved, user=request.user, request=request, before=before)
+            if not saved.enabled:
+                services.close_incidents(
+                    saved, user=request.user, request=request, why="the rule was disabled"
+                )
             messages.success(request, f"Saved rule {saved.name}.")
             return redirect_org(request, f"{scope.base}rules/")
         status = 400
@@ -192,6 +194,7 @@ def rule_delete(request: HttpRequest, scope: Scope, item_id: str) -> HttpRespons
     rule = _get(scope, AlertRule, item_id)
     before = services.rule_snapshot(rule)
     services.audit_rule_change("alert.rule_delete", rule, user=request.user, request=request, before=before)
+    services.close_incidents(rule, user=request.user, request=request, why="the rule was deleted")
     name = rule.name
     rule.delete()
     messages.success(request, f"Deleted rule {name}. Its incidents are kept.")

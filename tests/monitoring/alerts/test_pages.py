@@ -81,10 +81,33 @@ def test_rule_create_validates_and_audits(world, django_capture_on_commit_callba
     with django_capture_on_commit_callbacks(execute=True):
         response = owner.post(base(world) + f"rules/{created.uuid}/edit/", {**data, "threshold": "7"})
         assert response.status_code == 302
+        # Disabling a firing rule resolves its incident (nothing else would).
+        firing = Incident.objects.create(
+            organization=world.acme,
+            rule=created,
+            rule_name=created.name,
+            dedupe_key=created.dedupe_key,
+            title="t",
+        )
+        edit = {k: v for k, v in data.items() if k != "enabled"}
+        assert (
+            owner.post(base(world) + f"rules/{created.uuid}/edit/", {**edit, "threshold": "7"}).status_code
+            == 302
+        )
+        firing.refresh_from_db()
+        assert firing.state == "resolved" and firing.resolution == "the rule was disabled"
         assert owner.post(base(world) + f"rules/{created.uuid}/delete/").status_code == 302
     assert not AlertRule.objects.filter(pk=created.pk).exists()
-    assert _actions(world.acme) == ["alert.rule_create", "alert.rule_update", "alert.rule_delete"]
-    update = AuditEvent.objects.get(organization=world.acme, action="alert.rule_update")
+    assert _actions(world.acme) == [
+        "alert.rule_create",
+        "alert.rule_update",
+        "alert.rule_update",
+        "alert.incident_resolve",
+        "alert.rule_delete",
+    ]
+    update = (
+        AuditEvent.objects.filter(organization=world.acme, action="alert.rule_update").order_by("seq").first()
+    )
     assert update.data["before"]["threshold"] == 5 and update.data["after"]["threshold"] == 7
 
 
