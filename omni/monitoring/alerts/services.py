@@ -252,7 +252,7 @@ def backoff(attempt: int) -> float:
 
 
 def incident_url(incident: Incident) -> str:
-    base = settings.OMNI_PUBLIC_URL.rstrip("/") if getattr(settings, "OMNI_PUBLIC_URL", "") else ""
+    base = (settings.OMNI_PUBLIC_URL or "").rstrip("/")
     if incident.organization_id is None:
         return f"{base}/ops/alerts/incidents/{incident.uuid}/"
     return f"{base}/o/{incident.organization.slug}/alerts/incidents/{incident.uuid}/"
@@ -267,6 +267,8 @@ def build_message(channel: NotificationChannel, incident: Incident | None, event
     org = incident.organization.slug if incident.organization_id else None
     url = incident_url(incident)
     link = incident.evidence.get("link", "")
+    if link.startswith("/"):
+        link = settings.OMNI_PUBLIC_URL.rstrip("/") + link
     subject = f"[Omni MCP] [{incident.severity}] {event}: {incident.title}"
     lines = [
         f"Incident {event}: {incident.title}",

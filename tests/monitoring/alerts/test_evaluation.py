@@ -10,6 +10,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from mcp.types import Tool
@@ -69,6 +70,7 @@ def test_rule_fires_notifies_webhook_and_email_then_resolves(
     (message,) = mailoutbox
     assert message.to == ["oncall@example.com"] and "opened" in message.subject
     assert f"/o/{world.acme.slug}/alerts/incidents/{incident.uuid}/" in message.body
+    assert f"Evidence: {settings.OMNI_PUBLIC_URL}/o/{world.acme.slug}/servers/" in message.body
 
     # Still firing: the same incident, no new notification.
     with django_capture_on_commit_callbacks(execute=True):
