@@ -570,3 +570,16 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
     },
 }
+
+# --------------------------------------------------------------------------- alerts and incidents (malerts)
+# omni/monitoring/alerts: rules evaluated by a periodic task, incidents, notification channels.
+ALERT_EVALUATION_INTERVAL = env_float("ALERT_EVALUATION_INTERVAL", 60.0, minimum=5.0)  # seconds
+ALERT_RETRY_MAX_ATTEMPTS = env_int("ALERT_RETRY_MAX_ATTEMPTS", 5, minimum=1)  # per notification
+ALERT_RETRY_BACKOFF_SECONDS = env_float("ALERT_RETRY_BACKOFF_SECONDS", 30.0, minimum=0.0)  # doubles each try
+ALERT_RETRY_BACKOFF_MAX_SECONDS = env_float("ALERT_RETRY_BACKOFF_MAX_SECONDS", 3600.0, minimum=0.0)
+ALERT_WEBHOOK_TIMEOUT = env_float("ALERT_WEBHOOK_TIMEOUT", 10.0, minimum=0.5)  # seconds per attempt
+CELERY_INCLUDE = [*globals().get("CELERY_INCLUDE", ()), "omni.monitoring.alerts.tasks"]
+CELERY_BEAT_SCHEDULE["evaluate-alert-rules"] = {
+    "task": "omni.monitoring.alerts.tasks.evaluate_alert_rules",
+    "schedule": ALERT_EVALUATION_INTERVAL,
+}

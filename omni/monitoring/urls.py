@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from omni.monitoring import views
 
@@ -6,3 +6,4 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
 ]
+urlpatterns += [path("", include("omni.monitoring.urls_alerts"))]  # alerts and incidents

@@ -112,6 +112,48 @@ CLASSIFICATION: dict[str, str] = {
     "playground:scenario_upload": REGISTRY_WRITE,
     "playground:scenario_delete": REGISTRY_WRITE,
     "playground:scenario_run_detail": REGISTRY_READ,
+    # alerts and incidents (omni/monitoring/urls_alerts.py): members read, org managers change
+    **{
+        f"alerts_{name}": REGISTRY_READ
+        for name in ("incidents", "incident", "rules", "channels", "maintenance")
+    },
+    **{
+        f"alerts_{name}": ORG_MANAGE
+        for name in (
+            "incident_ack",
+            "incident_resolve",
+            "rule_create",
+            "rule_edit",
+            "rule_delete",
+            "channel_create",
+            "channel_edit",
+            "channel_delete",
+            "channel_test",
+            "maintenance_create",
+            "maintenance_delete",
+        )
+    },
+    **{
+        f"ops_alerts_{name}": SUPERUSER
+        for name in (
+            "incidents",
+            "incident",
+            "incident_ack",
+            "incident_resolve",
+            "rules",
+            "rule_create",
+            "rule_edit",
+            "rule_delete",
+            "channels",
+            "channel_create",
+            "channel_edit",
+            "channel_delete",
+            "channel_test",
+            "maintenance",
+            "maintenance_create",
+            "maintenance_delete",
+        )
+    },
 }
 
 # Values for URL parameters: the organization's slug, ids that match nothing.
