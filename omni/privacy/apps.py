@@ -7,3 +7,8 @@ class PrivacyConfig(AppConfig):
     name = "omni.privacy"
     label = "privacy"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from omni.privacy.retention.builtin import register_builtin
+
+        register_builtin()
