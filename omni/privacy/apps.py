@@ -9,6 +9,7 @@ class PrivacyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from omni.privacy.retention import checks  # noqa: F401  (registers the system checks)
         from omni.privacy.retention.builtin import register_builtin
 
         register_builtin()

@@ -269,3 +269,28 @@ def test_two_runs_at_once_delete_each_row_once(committed, settings):
     assert sum(counts) + by_process == rows
     assert TestRun.objects.filter(organization=org).count() == 0
     org.delete()
+
+
+def test_system_checks_name_bad_retention_settings(settings):
+    from omni.privacy.retention.checks import check_retention_settings
+
+    settings.RETENTION_DAYS = {"test_run": 30, "audit_events": 10}
+    settings.RETENTION_BOUNDS = {}
+    found = {(m.id, m.msg.split(" ")[0]) for m in check_retention_settings()}
+    assert ("privacy.W001", "RETENTION_DAYS") in found  # the typo
+    assert ("privacy.W002", "RETENTION_DAYS") in found  # 10 < 30, the minimum
+    settings.RETENTION_DAYS = {"test_runs": 30}
+    assert check_retention_settings() == []
+    assert get("audit_events").platform_days == 365
+
+
+def test_settings_are_parsed_loudly():
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "omni.settings", "RETENTION_BOUNDS": "test_runs=30:7"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0 and "RETENTION_BOUNDS: 'test_runs=30:7' has a bad value" in result.stderr
