@@ -25,6 +25,7 @@ from omni.tenants.permissions import (
     KEYS_MANAGE,
     MEMBERS_MANAGE,
     ORG_MANAGE,
+    PRIVACY_MANAGE,
     PROMPTS_READ,
     REGISTRY_READ,
     REGISTRY_WRITE,
@@ -112,6 +113,9 @@ CLASSIFICATION: dict[str, str] = {
     "playground:scenario_upload": REGISTRY_WRITE,
     "playground:scenario_delete": REGISTRY_WRITE,
     "playground:scenario_run_detail": REGISTRY_READ,
+    "privacy": AUDIT_READ,
+    "privacy_retention": PRIVACY_MANAGE,
+    "privacy_legal_hold": PRIVACY_MANAGE,
 }
 
 # Values for URL parameters: the organization's slug, ids that match nothing.

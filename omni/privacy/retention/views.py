@@ -1,15 +1,15 @@
 """The organization's privacy page, ``/o/<slug>/privacy/``: retention periods (owners edit), legal
 hold (owners set and lift it), the last cleanup runs with their counts.
 
-Owners and admins see the page (``audit:read``); only owners change anything (403 for admins,
-404 for outsiders, through ``org_view``). The data inventory (pcrypt) and the data-subject request
-register (pdsr) are included when their partial templates exist (``SECTIONS``).
+Owners and admins see the page (``audit:read``); only owners change anything
+(``privacy:manage``: 403 for admins, 404 for outsiders, through ``org_view``). The data inventory
+(pcrypt) and the data-subject request register (pdsr) are included when their partial templates
+exist (``SECTIONS``).
 """
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
@@ -19,8 +19,7 @@ from omni.privacy.models import RetentionRun
 from omni.privacy.retention.forms import LegalHoldForm, RetentionForm
 from omni.privacy.retention.policy import policies_for, retention_of, set_days, set_legal_hold
 from omni.privacy.retention.registry import all_classes
-from omni.tenants.models import Role
-from omni.tenants.permissions import AUDIT_READ
+from omni.tenants.permissions import AUDIT_READ, PRIVACY_MANAGE, can
 from omni.tenants.ui import org_view, redirect_org, render_org
 
 # Other parts of the privacy page: (slot, partial template). Each is included with the page's
@@ -59,7 +58,7 @@ def privacy_page(
         "ttl_classes": [c for c in all_classes() if not c.deletes],
         "retention": row,
         "runs": runs,
-        "is_owner": ctx.role == Role.OWNER,
+        "is_owner": can(ctx, PRIVACY_MANAGE),
         "retention_form": retention_form or RetentionForm(row=row),
         "hold_form": hold_form
         or LegalHoldForm(
@@ -73,20 +72,14 @@ def privacy_page(
     return render_org(request, "privacy/retention/privacy.html", context, status=status)
 
 
-def _require_owner(request: HttpRequest) -> None:
-    if request.org_ctx.role != Role.OWNER:
-        raise PermissionDenied("only an owner changes the organization's retention and legal hold")
-
-
 @org_view(AUDIT_READ)
 def privacy(request: HttpRequest, slug: str) -> HttpResponse:
     return privacy_page(request)
 
 
 @require_POST
-@org_view(AUDIT_READ)
+@org_view(PRIVACY_MANAGE)
 def retention_update(request: HttpRequest, slug: str) -> HttpResponse:
-    _require_owner(request)
     org = request.org_ctx.organization
     form = RetentionForm(request.POST, row=retention_of(org))
     if not form.is_valid():
@@ -97,9 +90,8 @@ def retention_update(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_POST
-@org_view(AUDIT_READ)
+@org_view(PRIVACY_MANAGE)
 def legal_hold_update(request: HttpRequest, slug: str) -> HttpResponse:
-    _require_owner(request)
     org = request.org_ctx.organization
     form = LegalHoldForm(request.POST)
     if not form.is_valid():
