@@ -211,6 +211,8 @@ SUBPROCESS_RUN = """
 import sys, django
 django.setup()
 from django.core.management import call_command
+print("ready", flush=True)
+sys.stdin.readline()  # start together with the threads
 call_command("apply_retention", "--org", sys.argv[1], "--class", "test_runs")
 """
 
@@ -235,9 +237,11 @@ def test_two_runs_at_once_delete_each_row_once(committed, settings):
         "RETENTION_MAX_BATCHES": "1000",
     }
     process = subprocess.Popen(
-        [sys.executable, "-c", SUBPROCESS_RUN, org.slug], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
-    )
-    barrier = threading.Barrier(2, timeout=30)
+        [sys.executable, "-c", SUBPROCESS_RUN, org.slug],
+        cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdout.readline().strip() == "ready"
+    barrier = threading.Barrier(3, timeout=30)
     counts: list[int] = []
     errors: list[BaseException] = []
 
@@ -257,6 +261,9 @@ def test_two_runs_at_once_delete_each_row_once(committed, settings):
     threads = [threading.Thread(target=worker) for _ in range(2)]
     for thread in threads:
         thread.start()
+    barrier.wait()
+    process.stdin.write("go\n")
+    process.stdin.flush()
     for thread in threads:
         thread.join(timeout=120)
     out, _ = process.communicate(timeout=120)
