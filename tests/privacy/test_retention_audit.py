@@ -204,3 +204,56 @@ def test_a_checkpoint_is_part_of_the_chain(world):
     set_trigger(True)
     status, out = verify()
     assert status == 1 and f"seq {checkpoint.seq} [edited]" in out
+
+
+def test_two_audit_pruning_runs_at_once_remove_each_event_once(committed):
+    """Two threads prune the chain at once (batches of 5): the advisory lock makes them take turns,
+    the counts add up to the events that were due, and the chain verifies. Committed: it really
+    prunes the session's older events too (they are as due as these)."""
+    import threading
+
+    from django.db import connections
+
+    from omni.privacy.retention.engine import run_class
+    from omni.privacy.retention.registry import get
+    from omni.tenants.services import create_organization
+    from tests.live import unique_slug
+
+    org = create_organization(unique_slug("prune"), "Prune")
+    tag = uuid.uuid4().hex
+    old = _events(org, tag, 30)
+    (marker,) = _events(org, tag, 1)
+    cutoff = _cutoff_between(old[-1], marker)
+    due = AuditEvent.objects.filter(created_at__lt=cutoff).count()
+    now = cutoff + timedelta(days=365)
+    barrier = threading.Barrier(2, timeout=30)
+    counts: list[int] = []
+    errors: list[BaseException] = []
+
+    def prune() -> None:
+        try:
+            barrier.wait()
+            run = run_class(
+                get("audit_events"), None, run_id=uuid.uuid4(), now=now, batch_size=5, max_batches=10_000
+            )
+            assert run.status == "done", run.error
+            counts.append(run.deleted)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=prune) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert errors == []
+    print(f"\nconcurrent audit pruning: {counts} of {due} due events")
+    assert sum(counts) == due
+    assert not AuditEvent.objects.filter(pk__in=[e.pk for e in old]).exists()
+    assert AuditEvent.objects.filter(pk=marker.pk).exists()
+    assert latest_checkpoint().through_seq == old[-1].seq
+    status, out = verify("--no-spool")
+    assert status == 0, out
+    org.delete()
