@@ -36,7 +36,10 @@ def _ended_invitations(org: Any, cutoff: datetime) -> Any:
 
 
 def _retention_runs(org: Any, cutoff: datetime) -> Any:
-    runs = apps.get_model("privacy", "RetentionRun").objects.filter(started_at__lt=cutoff)
+    # Finished runs only: a run's own rows are never removed while it is going.
+    runs = apps.get_model("privacy", "RetentionRun").objects.filter(
+        started_at__lt=cutoff, finished_at__isnull=False
+    )
     return runs.owned_by(org) if org is not None else runs
 
 
