@@ -583,3 +583,50 @@ CELERY_BEAT_SCHEDULE["evaluate-alert-rules"] = {
     "task": "omni.monitoring.alerts.tasks.evaluate_alert_rules",
     "schedule": ALERT_EVALUATION_INTERVAL,
 }
+
+# --------------------------------------------------------------------------- privacy: retention (pretention)
+# Data retention (omni/privacy/retention, docs/privacy.md "Retention"). The data classes and their
+# built-in defaults and bounds are in the registry; these settings override them per class name:
+#   RETENTION_DAYS="audit_events=400,test_runs=30"          platform default periods, in days
+#   RETENTION_BOUNDS="test_runs=7:180,audit_events=90:3650"  what an organization's owner may choose
+def _retention_map(name: str, parse):
+    result = {}
+    for item in env_list(name, []):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not class=value")
+        try:
+            result[key] = parse(value.strip())
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} has a bad value") from None
+    return result
+
+
+def _retention_bounds(value: str) -> tuple[int, int]:
+    low, sep, high = value.partition(":")
+    bounds = (int(low), int(high)) if sep else (int(value), int(value))
+    if not 1 <= bounds[0] <= bounds[1]:
+        raise ValueError(value)
+    return bounds
+
+
+def _retention_days(value: str) -> int:
+    days = int(value)
+    if days < 1:
+        raise ValueError(value)
+    return days
+
+
+RETENTION_DAYS = _retention_map("RETENTION_DAYS", _retention_days)
+RETENTION_BOUNDS = _retention_map("RETENTION_BOUNDS", _retention_bounds)
+# Rows per batch (one transaction each), and batches per class and organization in one run (the
+# rest waits for the next run).
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 500, minimum=1)
+RETENTION_MAX_BATCHES = env_int("RETENTION_MAX_BATCHES", 200, minimum=1)
+# How often beat runs the cleanup (seconds; daily by default).
+RETENTION_INTERVAL_SECONDS = env_int("RETENTION_INTERVAL_SECONDS", 24 * 3600, minimum=60)
+CELERY_BEAT_SCHEDULE["apply-retention"] = {
+    "task": "omni.privacy.retention.tasks.apply_retention_task",
+    "schedule": float(RETENTION_INTERVAL_SECONDS),
+}

@@ -10,6 +10,11 @@ hashed only when set, so rows written before the spool existed keep their hashes
 
 ``organization_id`` is deliberately not hashed: it becomes NULL when the organization is deleted
 (the copied ``org_slug`` is hashed instead).
+
+Retention (``omni.privacy.retention``) removes the oldest events, always a prefix of the chain,
+and in the same transaction appends a checkpoint event (``CHECKPOINT_ACTION``) that names the last
+removed ``seq`` and its hash. Verification starts after the latest checkpoint: the first remaining
+event must link to that hash (``walk(..., start=...)``), and every later event is checked as before.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from omni.audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
+
+CHECKPOINT_ACTION = "privacy.retention_checkpoint"
 
 HASHED_FIELDS: tuple[str, ...] = (
     "public_id",
@@ -120,10 +127,52 @@ class Verification:
         return min((p.seq for p in self.problems), default=None)
 
 
-def walk(events: Iterable[AuditEvent], head: AuditChainHead | None) -> Verification:
-    """Verify ``events`` (the whole chain, in ``seq`` order) against each other and the head."""
+@dataclass(frozen=True)
+class Checkpoint:
+    """What the latest retention checkpoint event says: events up to ``through_seq`` were removed
+    on purpose, the last of them had hash ``through_hash``; ``sources`` are the removed spooled
+    events' numbers per source (ranges), so the spool check does not count them as lost."""
+
+    event_seq: int
+    through_seq: int
+    through_hash: str
+    removed_total: int = 0
+    sources: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+
+    @property
+    def start(self) -> tuple[int, str]:
+        return self.through_seq + 1, self.through_hash
+
+
+def latest_checkpoint() -> Checkpoint | None:
+    """The checkpoint with the highest ``seq`` (its own hash is checked by the walk, which starts
+    before it), or None when no event was ever removed by retention."""
+    event = AuditEvent.objects.filter(action=CHECKPOINT_ACTION).order_by("-seq").first()
+    if event is None or not isinstance(event.data, dict):
+        return None
+    data = event.data
+    sources = {
+        str(name): [(int(a), int(b)) for a, b in ranges]
+        for name, ranges in (data.get("sources") or {}).items()
+    }
+    return Checkpoint(
+        event_seq=event.seq,
+        through_seq=int(data["pruned_through_seq"]),
+        through_hash=str(data["pruned_through_hash"]),
+        removed_total=int(data.get("removed_total") or 0),
+        sources=sources,
+    )
+
+
+def walk(
+    events: Iterable[AuditEvent], head: AuditChainHead | None, start: tuple[int, str] | None = None
+) -> Verification:
+    """Verify ``events`` (the chain in ``seq`` order, from ``start``) against each other and the head.
+
+    ``start`` is ``(first seq, hash the first event links to)``: ``(1, GENESIS_HASH)`` for the
+    whole chain, ``Checkpoint.start`` after retention removed a prefix."""
     result = Verification()
-    expected_seq, expected_prev = 1, GENESIS_HASH
+    expected_seq, expected_prev = start or (1, GENESIS_HASH)
     for event in events:
         result.checked += 1
         if result.first_seq is None:
@@ -160,9 +209,12 @@ def walk(events: Iterable[AuditEvent], head: AuditChainHead | None) -> Verificat
     return result
 
 
-def chain_events(chunk_size: int = 2000) -> Iterator[AuditEvent]:
-    """Every event in ``seq`` order, read in chunks (constant memory for a large log)."""
-    return AuditEvent.objects.order_by("seq").iterator(chunk_size=chunk_size)
+def chain_events(chunk_size: int = 2000, after_seq: int = 0) -> Iterator[AuditEvent]:
+    """Every event (after ``after_seq``) in ``seq`` order, read in chunks (constant memory)."""
+    events = AuditEvent.objects.order_by("seq")
+    if after_seq:
+        events = events.filter(seq__gt=after_seq)
+    return events.iterator(chunk_size=chunk_size)
 
 
 def relevant_to(result: Verification, org_seqs: list[int]) -> Verification:

@@ -7,3 +7,9 @@ class PrivacyConfig(AppConfig):
     name = "omni.privacy"
     label = "privacy"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from omni.privacy.retention import checks  # noqa: F401  (registers the system checks)
+        from omni.privacy.retention.builtin import register_builtin
+
+        register_builtin()

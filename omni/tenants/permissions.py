@@ -24,6 +24,7 @@ MEMBERS_MANAGE = "members:manage"
 KEYS_MANAGE = "keys:manage"
 ORG_MANAGE = "org:manage"
 AUDIT_READ = "audit:read"
+PRIVACY_MANAGE = "privacy:manage"  # retention periods and legal hold: owners only
 
 API_KEY_SCOPES: tuple[str, ...] = (TOOLS_CALL, PROMPTS_READ, RESOURCES_READ)
 
@@ -32,13 +33,13 @@ _USE = _READ | {TOOLS_CALL}
 _MANAGE = _USE | {REGISTRY_WRITE, MEMBERS_MANAGE, KEYS_MANAGE, ORG_MANAGE, AUDIT_READ}
 
 ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
-    "owner": _MANAGE,
+    "owner": _MANAGE | {PRIVACY_MANAGE},
     "admin": _MANAGE,
     "member": _USE,
     "viewer": _READ,
 }
 
-ALL_CAPABILITIES: frozenset[str] = _MANAGE
+ALL_CAPABILITIES: frozenset[str] = _MANAGE | {PRIVACY_MANAGE}
 
 
 def role_capabilities(role: str) -> frozenset[str]:

@@ -25,6 +25,7 @@ from omni.tenants.permissions import (
     KEYS_MANAGE,
     MEMBERS_MANAGE,
     ORG_MANAGE,
+    PRIVACY_MANAGE,
     PROMPTS_READ,
     REGISTRY_READ,
     REGISTRY_WRITE,
@@ -154,6 +155,9 @@ CLASSIFICATION: dict[str, str] = {
             "maintenance_delete",
         )
     },
+    "privacy": AUDIT_READ,
+    "privacy_retention": PRIVACY_MANAGE,
+    "privacy_legal_hold": PRIVACY_MANAGE,
 }
 
 # Values for URL parameters: the organization's slug, ids that match nothing.

@@ -71,6 +71,7 @@ MATRIX = {
     p.KEYS_MANAGE: {"owner", "admin"},
     p.ORG_MANAGE: {"owner", "admin"},
     p.AUDIT_READ: {"owner", "admin"},
+    p.PRIVACY_MANAGE: {"owner"},
 }
 
 

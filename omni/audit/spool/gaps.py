@@ -77,8 +77,12 @@ def _ranges_without(start: int, end: int, skip: list[int]) -> Iterable[tuple[int
         yield start, end
 
 
-def verify_sources(read_pending: Callable[[], dict[str, set[int]]]) -> SourceReport:
-    """The spool check. ``read_pending()`` returns source → numbers still in the spool."""
+def verify_sources(
+    read_pending: Callable[[], dict[str, set[int]]],
+    removed: dict[str, list[tuple[int, int]]] | None = None,
+) -> SourceReport:
+    """The spool check. ``read_pending()`` returns source → numbers still in the spool; ``removed``
+    (source → ranges) are numbers whose events retention deleted on purpose (the checkpoint's)."""
     report = SourceReport()
     bounds = _bounds()  # 1. the bounds
     pending = read_pending()  # 2. what waits in the spool
@@ -92,7 +96,8 @@ def verify_sources(read_pending: Callable[[], dict[str, set[int]]]) -> SourceRep
     for source, bound in sorted(bounds.items()):
         waiting = {n for n in pending.get(source, set()) if n <= bound}
         report.pending += len(waiting - set(present.get(source, [])))
-        have = sorted(set(present.get(source, [])) | waiting)
+        pruned = {n for a, b in (removed or {}).get(source, []) for n in range(a, min(b, bound) + 1)}
+        have = sorted(set(present.get(source, [])) | waiting | pruned)
         missing = list(_ranges_without(1, bound, have))
         if missing:
             report.lost[source] = missing

@@ -8,6 +8,10 @@ is reported as ``[lost]``. Prints how many events were verified and, when someth
 problem (the first broken seq first). Exit status 0: intact; 1: tampered or lost. Read-only, safe
 to re-run while writers run.
 
+After retention removed old events, the walk starts at the latest checkpoint
+(``privacy.retention_checkpoint``): the first remaining event must link to the hash of the last
+removed one, which the checkpoint names; everything from there on is checked as above.
+
 With ``--org`` the walk is the same (links need every row), but only the problems that concern
 that organization are reported: its edited rows, broken links from or into its rows, and every
 gap, deleted tail or lost spooled event (a deleted or lost event may have been its own).
@@ -19,7 +23,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from omni.audit.chain import chain_events, relevant_to, walk
+from omni.audit.chain import chain_events, latest_checkpoint, relevant_to, walk
 from omni.audit.models import AuditChainHead, AuditEvent
 from omni.audit.spool import get_spool
 from omni.audit.spool.gaps import describe, verify_sources
@@ -38,10 +42,20 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         slug = options.get("org")
         spool_report = None
+        checkpoint = latest_checkpoint()
         if not options.get("no_spool"):
-            spool_report = verify_sources(get_spool().pending_numbers)
+            removed = checkpoint.sources if checkpoint is not None else None
+            spool_report = verify_sources(get_spool().pending_numbers, removed)
         head = AuditChainHead.objects.filter(pk=1).first()
-        result = walk(chain_events(), head)
+        if checkpoint is not None:
+            result = walk(chain_events(after_seq=checkpoint.through_seq), head, checkpoint.start)
+            self.stdout.write(
+                f"Retention checkpoint (seq {checkpoint.event_seq}): events up to seq "
+                f"{checkpoint.through_seq} were removed by policy ({checkpoint.removed_total} in all); "
+                "verifying from there on."
+            )
+        else:
+            result = walk(chain_events(), head)
         scope = "the audit log"
         if slug:
             # By the copied slug: the events of a deleted organization are still its own.
