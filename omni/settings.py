@@ -584,6 +584,7 @@ CELERY_BEAT_SCHEDULE["evaluate-alert-rules"] = {
     "schedule": ALERT_EVALUATION_INTERVAL,
 }
 
+
 # --------------------------------------------------------------------------- privacy: retention (pretention)
 # Data retention (omni/privacy/retention, docs/privacy.md "Retention"). The data classes and their
 # built-in defaults and bounds are in the registry; these settings override them per class name:
