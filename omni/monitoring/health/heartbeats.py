@@ -115,7 +115,8 @@ def _client():
 
 
 def write(process: Process, payload: dict[str, Any]) -> bool:
-    """Record one beat of ``process`` with ``payload``; False (logged) when it could not."""
+    """Record one beat of ``process`` with ``payload``; False (logged) when it could not. The
+    caller's thread keeps its database connection (``Beater`` closes its own after each beat)."""
     now = time.time()
     try:
         if settings.REDIS_URL:
@@ -134,24 +135,19 @@ def write(process: Process, payload: dict[str, Any]) -> bool:
             pipe.expire(key, max(1, int(ttl() + 0.999)))
             pipe.execute()
         else:
-            from django.db import connections
-
             from omni.monitoring.models import Heartbeat
 
-            try:
-                Heartbeat.objects.update_or_create(
-                    key=process.key,
-                    defaults={
-                        "kind": process.kind,
-                        "host": process.host[:255],
-                        "pid": process.pid,
-                        "started_at": datetime.fromtimestamp(process.started, UTC),
-                        "last_seen": datetime.fromtimestamp(now, UTC),
-                        "info": {"versions": versions(), "payload": payload},
-                    },
-                )
-            finally:
-                connections.close_all()  # this thread's connections: none left open between beats
+            Heartbeat.objects.update_or_create(
+                key=process.key,
+                defaults={
+                    "kind": process.kind,
+                    "host": process.host[:255],
+                    "pid": process.pid,
+                    "started_at": datetime.fromtimestamp(process.started, UTC),
+                    "last_seen": datetime.fromtimestamp(now, UTC),
+                    "info": {"versions": versions(), "payload": payload},
+                },
+            )
         return True
     except Exception as exc:
         logger.warning("heartbeat of %s not recorded: %r", process.key, exc)
@@ -164,14 +160,9 @@ def remove(process: Process) -> None:
         if settings.REDIS_URL:
             _client().delete(KEY_PREFIX + process.key)
         else:
-            from django.db import connections
-
             from omni.monitoring.models import Heartbeat
 
-            try:
-                Heartbeat.objects.filter(key=process.key).delete()
-            finally:
-                connections.close_all()
+            Heartbeat.objects.filter(key=process.key).delete()
     except Exception as exc:
         logger.warning("heartbeat of %s not removed: %r", process.key, exc)
 

@@ -50,6 +50,7 @@ class Beater:
     def _loop(self) -> None:
         while not self._stop.is_set():
             self.beat_now()
+            _close_connections()  # embedded default: no connection held between beats
             self._stop.wait(heartbeats.interval())
 
     def stop(self, *, remove: bool = True, timeout: float = 5.0) -> None:
@@ -58,6 +59,21 @@ class Beater:
             self._thread.join(timeout)
         if remove:
             heartbeats.remove(self.process)
+            _close_connections()
+
+
+def _close_connections() -> None:
+    """Close this thread's database connections (heartbeat threads and drain hooks only)."""
+    from django.conf import settings
+
+    if settings.REDIS_URL:
+        return
+    from django.db import connections
+
+    try:
+        connections.close_all()
+    except Exception as exc:
+        logger.warning("heartbeat: closing database connections failed: %r", exc)
 
 
 # --------------------------------------------------------------------------- the web process

@@ -152,7 +152,12 @@ class InProcessScheduler:
 
     # ------------------------------------------------------------------ the loop
     def _loop(self) -> None:
-        self.app.loader.import_default_modules()  # the tasks of every installed app
+        # The tasks of every installed app (not loader.import_default_modules(): its signal makes
+        # Celery's Django fixup run django.setup() again, which reconfigures logging).
+        try:
+            self.app.autodiscover_tasks(force=True)
+        except Exception:
+            logger.exception("in-process scheduler: task discovery failed")
         while not self._stop.is_set() and not lifecycle.is_draining():
             now = time.monotonic()
             for entry in self.entries:
