@@ -9,6 +9,10 @@ requests in flight and turns "the server was told to stop" into the calls of ``o
 * ``run_drain_hooks()`` once the requests in flight have finished, or the grace period
   (``OMNI_SHUTDOWN_GRACE_SECONDS``) has passed, before the process exits.
 
+It also starts the process's background work once, at the lifespan start-up or on the first
+request: the heartbeat and the in-process scheduler (``omni/monitoring/health/runtime.py``), and
+counts the requests served for the heartbeat.
+
 How shutdown begins depends on the server:
 
 * **granian** sends the ASGI ``lifespan.shutdown`` as soon as it stops accepting: we drain there.

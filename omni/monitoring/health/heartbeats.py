@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 KEY_PREFIX = "omni:health:hb:"
 TICK_KEY = "omni:health:tick"
 KINDS = ("web", "worker", "beat")
+_failing: set[str] = set()  # processes whose last write failed (the warning is logged once)
 
 
 def interval() -> float:
@@ -148,9 +149,14 @@ def write(process: Process, payload: dict[str, Any]) -> bool:
                     "info": {"versions": versions(), "payload": payload},
                 },
             )
+        if process.key in _failing:
+            _failing.discard(process.key)
+            logger.info("heartbeat of %s recorded again", process.key)
         return True
     except Exception as exc:
-        logger.warning("heartbeat of %s not recorded: %r", process.key, exc)
+        if process.key not in _failing:  # once per outage, not on every beat
+            _failing.add(process.key)
+            logger.warning("heartbeat of %s not recorded: %r", process.key, exc)
         return False
 
 
