@@ -568,7 +568,7 @@ LOGGING = {
     },
 }
 
-# --------------------------------------------------------------------------- system health (mhealth; docs/operations.md)
+# ------------------------------------------------------------- system health (mhealth; docs/operations.md)
 # Heartbeats of web processes, Celery workers and beat (omni/monitoring/health/): one every
 # HEALTH_HEARTBEAT_SECONDS, in Redis with REDIS_URL (expiring keys) or in the database. A process
 # silent for HEALTH_HEARTBEAT_MISSES beats counts as gone. /ops/health/ shows them to superusers.

@@ -254,7 +254,8 @@ def test_health_page_in_chromium_at_1280_and_390_px(live_server, operator, page)
     assert page.locator("[data-testid=queue-card] .num").inner_text().strip().isdigit()  # LLEN of celery
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     wide = page.evaluate(
-        """[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+        """[...document.querySelectorAll('body *')]
+           .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
            .slice(0, 12).map(e => e.tagName + '.' + e.className + ' ' + (e.getAttribute('data-testid') || '')
            + ' ' + Math.round(e.getBoundingClientRect().right))"""
     )
