@@ -171,6 +171,18 @@ def test_web_worker_and_beat_heartbeats_and_a_killed_web_process_expires(
     (web_row,) = [p for p in body["processes"]["web"] if p["pid"] == web_a.process.pid]
     assert web_row["versions"]["django"] and web_row["payload"]["requests"] >= 1  # /ops/health.json
 
+    # The worker's errors reach the page of another process (the shared Redis list).
+    from omni.celery import app
+
+    unknown = f"omni.tests.no_such_task_{uuid.uuid4().hex[:8]}"
+    app.send_task(unknown)
+    body = _until(
+        fetch, lambda b: any(unknown in e["message"] for e in b["errors"]), timeout=60,
+        what="the worker's error about an unregistered task",
+    )  # fmt: skip
+    (error,) = [e for e in body["errors"] if unknown in e["message"]]
+    assert error["pid"] == worker.pid and error["logger"].startswith("celery")
+
     # A web process that dies without a word disappears once its heartbeat's TTL has passed.
     web_b.kill()
     body = _until(

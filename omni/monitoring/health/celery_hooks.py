@@ -2,6 +2,8 @@
 
 * ``worker_ready``: the worker's main process starts a heartbeat thread (kind ``worker``: its node
   name, pool, concurrency, queues); ``worker_shutdown`` stops it and removes the heartbeat.
+* ``after_setup_logger`` / ``after_setup_task_logger``: the last-errors handler goes back on the
+  loggers Celery set up (errors of workers and beat reach the system health page).
 * ``beat_init``: beat starts a heartbeat thread (kind ``beat``); every task beat sends
   (``before_task_publish`` in the beat process) updates ``last_tick``, so the page shows when beat
   last sent work. The ``health_tick`` task, on beat's schedule, records when that work was run.
@@ -16,6 +18,20 @@ from typing import Any
 from celery import signals
 
 from omni.monitoring.health.runtime import Beater
+
+
+def _keep_last_errors(logger: Any = None, **kwargs: Any) -> None:
+    """Celery's worker and beat replace the root logger's handlers (``worker_hijack_root_logger``)
+    and keep task loggers from propagating: put the last-errors handler back on both."""
+    from omni.monitoring.health.errors import LastErrorsHandler
+
+    if logger is not None and not any(isinstance(h, LastErrorsHandler) for h in logger.handlers):
+        logger.addHandler(LastErrorsHandler())
+
+
+signals.after_setup_logger.connect(_keep_last_errors, dispatch_uid="omni.health.errors_root", weak=False)
+signals.after_setup_task_logger.connect(_keep_last_errors, dispatch_uid="omni.health.errors_task", weak=False)
+
 
 _state: dict[str, Any] = {"worker": None, "beat": None, "last_tick": None, "last_task": "", "sent": 0}
 
