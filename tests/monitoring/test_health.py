@@ -83,6 +83,23 @@ def test_scheduler_stops_when_the_process_drains():
         lifecycle.reset_for_tests()
 
 
+@pytest.mark.django_db
+def test_the_process_scheduler_starts_once(settings):
+    settings.INPROCESS_SCHEDULER = "on"
+    settings.CELERY_BEAT_SCHEDULE = {"count": {"task": "tests.monitoring.health_tasks.count", "schedule": 60}}
+    assert scheduler.current() is None
+    try:
+        first = scheduler.ensure_started()
+        second = scheduler.ensure_started()
+        assert first is second and first.running
+        names = [t.name for t in threading.enumerate()]
+        assert names.count("omni-inprocess-scheduler") == 1
+    finally:
+        scheduler.stop()
+        scheduler._scheduler = None
+    assert not first.running
+
+
 def test_schedule_values():
     assert as_schedule(5).run_every == timedelta(seconds=5)
     assert as_schedule(timedelta(minutes=2)).run_every == timedelta(minutes=2)
