@@ -631,3 +631,29 @@ CELERY_BEAT_SCHEDULE["apply-retention"] = {
     "task": "omni.privacy.retention.tasks.apply_retention_task",
     "schedule": float(RETENTION_INTERVAL_SECONDS),
 }
+
+# ------------------------------------------------------------- system health (mhealth; docs/operations.md)
+# Heartbeats of web processes, Celery workers and beat (omni/monitoring/health/): one every
+# HEALTH_HEARTBEAT_SECONDS, in Redis with REDIS_URL (expiring keys) or in the database. A process
+# silent for HEALTH_HEARTBEAT_MISSES beats counts as gone. /ops/health/ shows them to superusers.
+HEALTH_HEARTBEAT_SECONDS = env_float("HEALTH_HEARTBEAT_SECONDS", 15.0, minimum=0.5)
+HEALTH_HEARTBEAT_MISSES = env_int("HEALTH_HEARTBEAT_MISSES", 3, minimum=2)
+# How many ERROR log records the page keeps (a Redis list shared by every process, or memory).
+HEALTH_LAST_ERRORS = env_int("HEALTH_LAST_ERRORS", 50, minimum=1)
+LOGGING["handlers"]["last_errors"] = {
+    "class": "omni.monitoring.health.errors.LastErrorsHandler",
+    "level": "ERROR",
+}
+LOGGING["root"]["handlers"] = [*LOGGING["root"]["handlers"], "last_errors"]
+# The in-process scheduler (omni/monitoring/health/scheduler.py): runs CELERY_BEAT_SCHEDULE inside
+# the web process. auto: on exactly when REDIS_URL is unset (no beat then); on; off.
+INPROCESS_SCHEDULER = (env_str("INPROCESS_SCHEDULER", "auto") or "auto").strip().lower()
+if INPROCESS_SCHEDULER not in {"auto", "on", "off"}:
+    raise ImproperlyConfigured(f"INPROCESS_SCHEDULER={INPROCESS_SCHEDULER!r} must be auto, on or off")
+# Beat's tick made visible (and old database heartbeats deleted): the health_tick task runs this
+# often; the page calls beat late when its last tick is older than two of these plus a heartbeat.
+HEALTH_TICK_SECONDS = env_float("HEALTH_TICK_SECONDS", 60.0, minimum=0.5)
+CELERY_BEAT_SCHEDULE["health-tick"] = {
+    "task": "omni.monitoring.health.tasks.health_tick",
+    "schedule": HEALTH_TICK_SECONDS,
+}

@@ -62,7 +62,7 @@ cat <<TXT
 
 ================================================================================
  Omni MCP Platform
-   Web UI       $BASE_URL/   (Django admin: $BASE_URL/admin/)
+   Web UI       $BASE_URL/   (Django admin: $BASE_URL/admin/, system health: $BASE_URL/ops/health/)
    Login        $login
    MCP URL      $MCP_URL        (Streamable HTTP; legacy SSE at $BASE_URL/sse)
    API key      $api_key   (organization acme, name make-run)

@@ -7,3 +7,8 @@ class MonitoringConfig(AppConfig):
     name = "omni.monitoring"
     label = "monitoring"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Heartbeats of Celery workers and beat (connects Celery signals; harmless elsewhere).
+        # Its periodic task lives in a sub-package, which Celery's autodiscovery does not look into.
+        from omni.monitoring.health import celery_hooks, tasks  # noqa: F401

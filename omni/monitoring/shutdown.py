@@ -9,6 +9,10 @@ requests in flight and turns "the server was told to stop" into the calls of ``o
 * ``run_drain_hooks()`` once the requests in flight have finished, or the grace period
   (``OMNI_SHUTDOWN_GRACE_SECONDS``) has passed, before the process exits.
 
+It also starts the process's background work once, at the lifespan start-up or on the first
+request: the heartbeat and the in-process scheduler (``omni/monitoring/health/runtime.py``), and
+counts the requests served for the heartbeat.
+
 How shutdown begins depends on the server:
 
 * **granian** sends the ASGI ``lifespan.shutdown`` as soon as it stops accepting: we drain there.
@@ -30,6 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from omni import lifecycle
+from omni.monitoring.health import runtime as health_runtime
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +52,7 @@ class ProcessLifecycle:
         self._chained = False
         self._hooks_ran = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._started = False
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -55,9 +61,12 @@ class ProcessLifecycle:
         if not self._chained:
             # daphne: no lifespan ever came; its signal handlers are in place by now.
             self._chain_signals(defer_previous=True)
+        if not self._started:
+            self._start_background()
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        health_runtime.count_request()
         self.in_flight += 1
         self._idle_event().clear()
         try:
@@ -75,6 +84,7 @@ class ProcessLifecycle:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self._chain_signals(defer_previous=False)
+                self._start_background()
             elif message["type"] == "lifespan.shutdown":
                 lifecycle.start_draining()
                 await self.wait_idle()
@@ -86,6 +96,16 @@ class ProcessLifecycle:
             await send(message)
 
         await self.app(scope, lifespan_receive, lifespan_send)
+
+    # ------------------------------------------------------------------ background work
+    def _start_background(self) -> None:
+        """This process's heartbeat and in-process scheduler (omni/monitoring/health/runtime.py),
+        once: at the lifespan start-up, or on the first request (daphne sends no lifespan)."""
+        self._started = True
+        try:
+            health_runtime.ensure_web_started(lambda: self.in_flight)
+        except Exception:
+            logger.exception("the heartbeat or the in-process scheduler did not start")
 
     # ------------------------------------------------------------------ draining
     def _idle_event(self) -> asyncio.Event:

@@ -5,5 +5,6 @@ from omni.monitoring import views
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("", include("omni.monitoring.urls_health")),
 ]
 urlpatterns += [path("", include("omni.monitoring.urls_alerts"))]  # alerts and incidents
