@@ -99,3 +99,20 @@ def rpc(
     answers = [m for m in messages_of(response) if m.get("id") == request_id]
     assert answers, f"{response.status_code} {response.text}"
     return answers[0]
+
+
+def wait_for_tool(
+    url: str, key: str, session: str | None, name: str, *, version: str, attempts: int = 60
+) -> None:
+    """Poll ``tools/list`` until ``name`` is listed: a server added a moment ago may still be
+    listing (the catalogue leaves it out "for now" after MCP_CATALOGUE_WAIT_SECONDS). Bounded."""
+    import time
+
+    names: set[str] = set()
+    for _ in range(attempts):
+        listed = rpc(url, key, session, "tools/list", version=version)
+        names = {t["name"] for t in listed["result"]["tools"]}
+        if name in names:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{name} never listed; last listing: {sorted(names)}")

@@ -109,8 +109,7 @@ def test_redis_outage_answers_jsonrpc_and_heals(private_redis, live_server_facto
         timeout_seconds=60,
     )
     session, _ = rawmcp.initialize(server.mcp_url, acme.key, V)
-    listed = rawmcp.rpc(server.mcp_url, acme.key, session, "tools/list", version=V)
-    assert "slow__hang" in {t["name"] for t in listed["result"]["tools"]}
+    rawmcp.wait_for_tool(server.mcp_url, acme.key, session, "slow__hang", version=V)
 
     # A call in flight when Redis dies.
     seen: list[str] = []
