@@ -7,3 +7,15 @@ class MonitoringConfig(AppConfig):
     name = "omni.monitoring"
     label = "monitoring"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.core.exceptions import ImproperlyConfigured
+
+        from omni.monitoring import tracing
+        from omni.monitoring.metrics.setup import setup as setup_metrics
+
+        setup_metrics()
+        try:
+            tracing.setup()
+        except ValueError as exc:
+            raise ImproperlyConfigured(str(exc)) from None

@@ -1,0 +1,17 @@
+"""Wiring done once per process, from ``MonitoringConfig.ready``."""
+
+from __future__ import annotations
+
+_done = False
+
+
+def setup() -> None:
+    global _done
+    if _done:
+        return
+    _done = True
+    from omni.gateway import observe
+    from omni.monitoring.metrics import celery_signals, subscriber
+
+    observe.subscribe(subscriber.observe)
+    celery_signals.connect()
