@@ -567,3 +567,9 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
     },
 }
+
+# --------------------------------------------------------------------------- usage analytics (musage)
+# The gateway emits one RequestRecord per MCP request (omni/gateway/observe.py, observing.py);
+# MCP_OBSERVE_REQUESTS=false removes the observation middleware (benchmarks of its cost only).
+MCP_OBSERVE_REQUESTS = env_bool("MCP_OBSERVE_REQUESTS", True)
+# ---- end of usage analytics
