@@ -568,6 +568,12 @@ LOGGING = {
     },
 }
 
+# --------------------------------------------------------------------------- usage analytics (musage)
+# The gateway emits one RequestRecord per MCP request (omni/gateway/observe.py, observing.py);
+# MCP_OBSERVE_REQUESTS=false removes the observation middleware (benchmarks of its cost only).
+MCP_OBSERVE_REQUESTS = env_bool("MCP_OBSERVE_REQUESTS", True)
+# ---- end of usage analytics
+
 # --------------------------------------------------------------------------- metrics and tracing (mmetrics)
 # GET /metrics (Prometheus text format), docs/monitoring.md "Metrics". Access: a request with
 # "Authorization: Bearer <METRICS_TOKEN>", or from an address in METRICS_ALLOW_CIDRS (default:

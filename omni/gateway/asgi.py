@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.http.request import split_domain_port, validate_host
 
-from omni.gateway import sse, streamable, tracing
+from omni.gateway import observing, sse, streamable, tracing
 from omni.gateway.auth import authenticate
 from omni.gateway.http import BodyTooLarge, header, json_error, read_body, send_json
 from omni.gateway.recording import current_http_scope, record_later
@@ -103,6 +103,20 @@ async def _rate_limited(ctx: OrgContext) -> tuple[int, str] | None:
         if not allowed:
             return max(retry_after, 1), name
     return None
+
+
+PEEK_BYTES = 64 * 1024
+
+
+async def _peek_body(scope: dict, receive: Any) -> bytes:
+    """The body of a refused POST when it is small (to name the refused method), else b""."""
+    declared = header(scope, "content-length")
+    if scope["method"] != "POST" or declared is None or not declared.isdigit() or int(declared) > PEEK_BYTES:
+        return b""
+    try:
+        return await read_body(receive, PEEK_BYTES)
+    except (BodyTooLarge, ConnectionAbortedError):
+        return b""
 
 
 def _bearer(scope: dict) -> str | None:
@@ -213,6 +227,7 @@ async def gateway_app(scope: dict, receive: Any, send: Any, kind: str) -> None:
     daphne for the life of the process), and database connections are checked on every path."""
     guarded = _GuardedSend(send)
     state: dict[str, Any] = {"method": scope.get("method"), "path": scope.get("path")}
+    observing.mark_arrival("streamable" if kind == "mcp" else "sse")
     if tracing.ENABLED:
         await _traced(scope, receive, guarded, kind, state)
         return
@@ -291,6 +306,7 @@ async def _serve(scope: dict, receive: Any, send: Any, kind: str, state: dict) -
     if limited is not None:
         retry_after, which = limited
         record_later("ratelimit.hit", ctx=ctx, data={"limit": which, "path": scope["path"]})
+        observing.refused(ctx, "rate_limited", await _peek_body(scope, receive), detail=which)
         await json_error(
             send,
             429,
@@ -320,15 +336,18 @@ async def _serve(scope: dict, receive: Any, send: Any, kind: str, state: dict) -
     ensure_sweeper()
     scope["omni.ctx"] = ctx
     token = current_context.set(ctx)
+    probe = observing.ResponseProbe(send) if body else None
     try:
         if kind == "mcp":
-            await streamable.handle(scope, receive, send, ctx, body)
+            await streamable.handle(scope, receive, probe or send, ctx, body)
         elif kind == "sse":
             await sse.handle_stream(scope, receive, send, ctx)
         else:
-            await sse.handle_message(scope, receive, send, ctx, body)
+            await sse.handle_message(scope, receive, probe or send, ctx, body)
     finally:
         current_context.reset(token)
+        if probe is not None:
+            observing.answered_before_dispatch(ctx, body, probe)
 
 
 class GatewayRouter:
