@@ -39,8 +39,8 @@ mcp_operation_duration = Histogram(
 )
 gateway_refusals = Counter(
     "omni_gateway_refusals_total",
-    "MCP requests refused before any work (rate limit, quota, scope, access rule), by reason",
-    ("reason", "mcp_method_name", "omni_org"),
+    "MCP requests refused before any work (rate limit, quota), by reason and the limit reached",
+    ("reason", "limit", "mcp_method_name", "omni_org"),
 )
 django_requests = Counter(
     "django_http_requests_total",
