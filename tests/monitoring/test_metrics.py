@@ -54,7 +54,8 @@ def sample(families: dict, family: str, name: str, **labels: str) -> float | Non
 # --------------------------------------------------------------------------- the observer
 def test_subscriber_is_subscribed_and_counts_each_record_with_semconv_labels():
     assert subscriber.observe in observe._subscribers
-    before = count(mcp_method_name="tools/call", gen_ai_tool_name="kn__unit", omni_outcome="ok", omni_server="kn")
+    labels = {"gen_ai_tool_name": "kn__unit", "omni_server": "kn", "omni_transport": "streamable"}
+    before = count(mcp_method_name="tools/call", omni_outcome="ok", **labels)
     for _ in range(3):
         observe.emit(
             RequestRecord(
@@ -68,10 +69,10 @@ def test_subscriber_is_subscribed_and_counts_each_record_with_semconv_labels():
             server="kn", outcome="tool_error", duration=0.5, transport="streamable",
         )
     )  # fmt: skip
-    labels = {"gen_ai_tool_name": "kn__unit", "omni_server": "kn", "omni_transport": "streamable"}
     assert count(mcp_method_name="tools/call", omni_outcome="ok", **labels) == before + 3
     # error_type is empty on success and names the failure otherwise (semantic conventions)
-    assert count(mcp_method_name="tools/call", omni_outcome="tool_error", error_type="tool_error", **labels) >= 1
+    failed = {"omni_outcome": "tool_error", "error_type": "tool_error"}
+    assert count(mcp_method_name="tools/call", **failed, **labels) >= 1
     full = {name: "" for name in LABELS} | labels | {"mcp_method_name": "tools/call", "omni_outcome": "ok"}
     bucket = REGISTRY.get_sample_value("mcp_server_operation_duration_seconds_bucket", {**full, "le": "0.05"})
     assert bucket >= 3
@@ -79,7 +80,7 @@ def test_subscriber_is_subscribed_and_counts_each_record_with_semconv_labels():
 
 def test_org_label_only_when_enabled(settings):
     subscriber.reset_cache()
-    record = RequestRecord(org_id=7, org_slug="org-label-test", api_key_id=None, method="ping", duration=0.001)
+    record = RequestRecord(org_id=7, org_slug="org-label-test", api_key_id=None, method="ping")
     settings.METRICS_ORG_LABEL = False
     observe.emit(record)
     assert count(mcp_method_name="ping", omni_outcome="ok", omni_org="org-label-test") == 0
@@ -211,10 +212,8 @@ def test_queue_depth_reads_the_broker(client, settings):
         _, families = scrape(client)
     finally:
         r.delete("omni-metrics-test-queue")
-    assert (
-        sample(families, "omni_celery_queue_depth", "omni_celery_queue_depth", queue="omni-metrics-test-queue")
-        == 3
-    )
+    depth = sample(families, "omni_celery_queue_depth", "omni_celery_queue_depth", queue="omni-metrics-test-queue")
+    assert depth == 3
 
 
 def test_django_request_metrics_by_view_and_status(client):

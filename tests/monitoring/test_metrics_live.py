@@ -127,7 +127,8 @@ def test_remote_address_refused_and_token_admitted(live_server_factory):
     try:
         response = httpx2.get(f"{server.url}/metrics", timeout=10)
         assert response.status_code == 401 and response.json()["error"] == "unauthorized"
-        response = httpx2.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        bearer = {"Authorization": f"Bearer {token}"}
+        response = httpx2.get(f"{server.url}/metrics", headers=bearer, timeout=10)
         assert response.status_code == 200
         assert "mcp_server_operation_duration_seconds" in response.text
     finally:
