@@ -212,7 +212,8 @@ def test_queue_depth_reads_the_broker(client, settings):
         _, families = scrape(client)
     finally:
         r.delete("omni-metrics-test-queue")
-    depth = sample(families, "omni_celery_queue_depth", "omni_celery_queue_depth", queue="omni-metrics-test-queue")
+    family = "omni_celery_queue_depth"
+    depth = sample(families, family, family, queue="omni-metrics-test-queue")
     assert depth == 3
 
 
