@@ -580,6 +580,9 @@ MCP_OBSERVE_REQUESTS = env_bool("MCP_OBSERVE_REQUESTS", True)
 # loopback only). Across several processes the metrics are summed through prometheus_client's
 # multiprocess mode: PROMETHEUS_MULTIPROC_DIR (an environment variable that the process manager
 # sets and wipes before it starts web and worker processes; scripts/metrics_dir.sh).
+# METRICS_ENABLED=false records nothing (no gateway observer, no Django middleware): benchmarks of
+# the metrics' own cost (scripts/bench_metrics.py); /metrics then shows only what others register.
+METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
 METRICS_TOKEN = env_str("METRICS_TOKEN", "") or ""
 METRICS_ALLOW_CIDRS = env_list("METRICS_ALLOW_CIDRS", ["127.0.0.0/8", "::1/128"])
 # The organization as a label of the gateway metrics: off by default (one series per organization
@@ -599,7 +602,9 @@ def _check_metrics_cidrs(entries: list[str]) -> None:
         try:
             ipaddress.ip_network(entry, strict=False)
         except ValueError:
-            raise ImproperlyConfigured(f"METRICS_ALLOW_CIDRS: {entry!r} is not an address or network") from None
+            raise ImproperlyConfigured(
+                f"METRICS_ALLOW_CIDRS: {entry!r} is not an address or network"
+            ) from None
 
 
 _check_metrics_cidrs(METRICS_ALLOW_CIDRS)
@@ -612,6 +617,7 @@ if "/metrics" not in RATELIMIT_EXEMPT_PATHS:
     RATELIMIT_EXEMPT_PATHS = [*RATELIMIT_EXEMPT_PATHS, "/metrics"]
 SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^metrics$"]
 # Django's own request count and latency by view and status (outermost, so it times everything).
-MIDDLEWARE = ["omni.monitoring.metrics.middleware.RequestMetricsMiddleware", *MIDDLEWARE]
+if METRICS_ENABLED:
+    MIDDLEWARE = ["omni.monitoring.metrics.middleware.RequestMetricsMiddleware", *MIDDLEWARE]
 # OpenTelemetry tracing is configured from the standard OTEL_* variables only (off unless
 # OTEL_TRACES_EXPORTER or OTEL_EXPORTER_OTLP_ENDPOINT is set): omni/monitoring/tracing.

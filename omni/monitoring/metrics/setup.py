@@ -10,6 +10,10 @@ def setup() -> None:
     if _done:
         return
     _done = True
+    from django.conf import settings
+
+    if not settings.METRICS_ENABLED:
+        return
     from omni.gateway import observe
     from omni.monitoring.metrics import celery_signals, subscriber
 
