@@ -31,14 +31,15 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from bench_gateway import free_port, prepare, run_load, wait_http  # noqa: E402
 
 
-def start_gateway(env: dict[str, str], port: int) -> subprocess.Popen:
-    return subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "omni.asgi:application"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def start_gateway(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
+    with log.open("ab") as out:
+        return subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "omni.asgi:application"],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 async def rounds(args, urls: dict[str, str], key: str) -> list[dict]:
@@ -103,15 +104,15 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
     )
     gateways = {
-        "off": start_gateway({**env, "METRICS_ENABLED": "false"}, ports["off"]),
+        "off": start_gateway({**env, "METRICS_ENABLED": "false"}, ports["off"], scratch / "gateway-off.log"),
         "on": start_gateway(
             {**env, "METRICS_ENABLED": "true", "PROMETHEUS_MULTIPROC_DIR": str(multiproc)}, ports["on"]
         ),
     }
     try:
         for port in ports.values():
-            wait_http(f"http://127.0.0.1:{port}/healthz")
-        wait_http(f"http://127.0.0.1:{server_port}/mcp")
+            wait_http(f"http://127.0.0.1:{port}/healthz", timeout=120)  # a busy shared machine
+        wait_http(f"http://127.0.0.1:{server_port}/mcp", timeout=120)
         urls = {side: f"http://127.0.0.1:{port}/mcp" for side, port in ports.items()}
         results = asyncio.run(rounds(args, urls, key))
         import httpx2

@@ -12,6 +12,7 @@ def setup() -> None:
     _done = True
     from django.conf import settings
 
+    _register_status_collector()
     if not settings.METRICS_ENABLED:
         return
     from omni.gateway import observe
@@ -19,3 +20,14 @@ def setup() -> None:
 
     observe.subscribe(subscriber.observe)
     celery_signals.connect()
+
+
+def _register_status_collector() -> None:
+    """The downstream status families (omni_downstream_*) of the server status part, when present."""
+    try:
+        from omni.monitoring.status import metrics as status_metrics
+    except ImportError:
+        return
+    from omni.monitoring.metrics import register_collector
+
+    register_collector(status_metrics.collect)
