@@ -106,7 +106,9 @@ def main() -> None:
     gateways = {
         "off": start_gateway({**env, "METRICS_ENABLED": "false"}, ports["off"], scratch / "gateway-off.log"),
         "on": start_gateway(
-            {**env, "METRICS_ENABLED": "true", "PROMETHEUS_MULTIPROC_DIR": str(multiproc)}, ports["on"]
+            {**env, "METRICS_ENABLED": "true", "PROMETHEUS_MULTIPROC_DIR": str(multiproc)},
+            ports["on"],
+            scratch / "gateway-on.log",
         ),
     }
     try:
