@@ -43,6 +43,10 @@ def _broker_client() -> Any:
 class ScrapeTimeCollector:
     """Reads the gateway's shared state when Prometheus scrapes (nothing kept per process)."""
 
+    def describe(self) -> list[Any]:
+        # Nothing to declare in advance: without this, registering would run a whole collection.
+        return []
+
     def collect(self) -> Iterator[Any]:
         deadline = time.monotonic() + settings.METRICS_SCRAPE_BUDGET
         errors = GaugeMetricFamily(
