@@ -73,6 +73,11 @@ async def rounds(args, urls: dict[str, str], key: str) -> list[dict]:
             )
             result["side"] = side
             results.append(result)
+            print(
+                f"{result['label']}: {result['rps']:.1f} req/s, p50 {result['p50']:.2f} ms, "
+                f"p99 {result['p99']:.2f} ms, errors {result['errors']}",
+                flush=True,
+            )
     return results
 
 
@@ -124,7 +129,11 @@ def main() -> None:
         for process in (*gateways.values(), server):
             process.terminate()
         for process in (*gateways.values(), server):
-            process.wait(10)
+            try:
+                process.wait(30)  # daphne drains for up to OMNI_SHUTDOWN_GRACE_SECONDS
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
     from prometheus_client.parser import text_string_to_metric_families
 

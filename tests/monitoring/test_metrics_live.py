@@ -13,9 +13,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.gateway.conftest import connect
 from tests.gateway.world import make_tenant
-from tests.live import ServerProcess, free_port, server_command
+from tests.live import ROOT, ServerProcess, free_port, server_command
 
 pytestmark = pytest.mark.live
+
+QUEUE = f"metrics-test-{uuid.uuid4().hex[:8]}"
 
 
 class TwoWorkerGranian(ServerProcess):
@@ -30,7 +32,11 @@ def multiproc_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def web_pair(live_server_factory, multiproc_dir):
-    env = {"PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir), "METRICS_ORG_LABEL": "true"}
+    env = {
+        "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir),
+        "METRICS_ORG_LABEL": "true",
+        "METRICS_CELERY_QUEUES": f"celery,{QUEUE}",
+    }
     port = free_port()
     granian = TwoWorkerGranian(
         "metrics-granian",
@@ -133,3 +139,74 @@ def test_remote_address_refused_and_token_admitted(live_server_factory):
         assert "mcp_server_operation_duration_seconds" in response.text
     finally:
         server.stop()
+
+
+def task_count(families: dict, task: str, state: str) -> float:
+    for sample in families["omni_celery_tasks"].samples:
+        if sample.name == "omni_celery_tasks_total" and sample.labels == {"task": task, "state": state}:
+            return sample.value
+    return 0.0
+
+
+def queue_depth(families: dict, queue: str) -> float:
+    return next(s.value for s in families["omni_celery_queue_depth"].samples if s.labels["queue"] == queue)
+
+
+def test_queue_depth_and_a_celery_worker_in_the_same_sums(
+    web_pair, multiproc_dir, live_server_factory, settings
+):
+    """Tasks waiting on the broker show as queue depth; a real Celery worker process that shares
+    the multiprocess directory runs them, and the web process's /metrics counts them."""
+    import subprocess
+    import sys
+    import time
+
+    from omni.celery import app
+
+    if not settings.REDIS_URL:
+        pytest.skip("a Celery worker needs REDIS_URL")
+    granian, daphne = web_pair
+    task = "omni.audit.tasks.write_audit_spool"
+    for _ in range(3):
+        app.send_task(task, queue=QUEUE)
+    assert queue_depth(scrape(daphne), QUEUE) == 3
+    before = task_count(scrape(daphne), task, "success")
+
+    env = {**live_server_factory.env, "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir)}
+    worker = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "omni",
+            "worker",
+            "--pool",
+            "solo",
+            "-Q",
+            QUEUE,
+            "-l",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        families = {}
+        for _ in range(120):  # at most ~60 s
+            families = scrape(granian)
+            if task_count(families, task, "success") >= before + 3:
+                break
+            time.sleep(0.5)
+        assert task_count(families, task, "success") == before + 3
+        assert queue_depth(families, QUEUE) == 0
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
