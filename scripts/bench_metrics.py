@@ -81,6 +81,44 @@ async def rounds(args, urls: dict[str, str], key: str) -> list[dict]:
     return results
 
 
+MICRO = """
+import os, time, django
+django.setup()
+from omni.gateway.observe import RequestRecord, emit, _subscribers
+record = RequestRecord(org_id=1, org_slug="bench", api_key_id="k", method="tools/call",
+                       target="utilities__calculate", server="utilities", duration=0.01, transport="single")
+n = 200_000
+for _ in range(1000):
+    emit(record)  # warm the label cache
+started = time.perf_counter()
+for _ in range(n):
+    emit(record)
+print(f"{(time.perf_counter() - started) / n * 1e6:.2f} us per request ({len(_subscribers)} subscribers)")
+"""
+
+
+def micro(env: dict[str, str], multiproc: Path) -> None:
+    """The observer's own cost per request, in a process of its own: off, in memory, multiprocess."""
+    cases = {
+        "metrics off (METRICS_ENABLED=false)": {"METRICS_ENABLED": "false"},
+        "metrics on, process memory": {"METRICS_ENABLED": "true"},
+        "metrics on, PROMETHEUS_MULTIPROC_DIR": {
+            "METRICS_ENABLED": "true",
+            "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
+        },
+    }
+    for label, extra in cases.items():
+        out = subprocess.run(  # noqa: S603
+            [sys.executable, "-c", MICRO],
+            env={**env, **extra},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        print(f"emit() of one RequestRecord, {label:38}: {out.stdout.strip()}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -89,6 +127,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200, help="requests per client per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--downstream", choices=["http", "inprocess"], default="inprocess")
+    parser.add_argument("--micro-only", action="store_true", help="only the per-request cost of the observer")
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="omni-bench-metrics-"))
@@ -98,6 +137,9 @@ def main() -> None:
         os.environ, DJANGO_SETTINGS_MODULE="omni.settings", OMNI_VAR_DIR=str(scratch), LOG_LEVEL="WARNING"
     )
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    micro(env, multiproc)
+    if args.micro_only:
+        return
     server_port = free_port()
     ports = {"off": free_port(), "on": free_port()}
     key = prepare(env, f"http://127.0.0.1:{server_port}/mcp", args.downstream)
