@@ -255,3 +255,46 @@ def test_tracing_is_off_in_the_test_process():
 
     assert gateway_tracing.ENABLED is False
     assert gateway_tracing.span("x") is gateway_tracing.span("y")  # one shared null context
+
+
+# --------------------------------------------------------------------------- sessions and streams
+async def test_open_totals_of_the_memory_backend():
+    import time
+
+    from omni.gateway.sessions import SessionRecord
+    from omni.gateway.sessions_memory import MemorySessionBackend
+
+    backend = MemorySessionBackend(idle_seconds=60, history=10)
+    deadline = time.monotonic() + 1
+    assert backend.open_totals(deadline) == (0, 0)
+    for n in range(2):
+        record = SessionRecord(f"s{n}", 1, "cred", "2025-11-25", "streamable_http", {}, time.time())
+        await backend.create(record)
+    assert await backend.acquire_stream_slot("cred", 1, "token", 60, (5, 5)) is None
+    assert backend.open_totals(deadline) == (2, 1)
+    await backend.release_stream_slot("cred", 1, "token")
+    await backend.delete("s0")
+    assert backend.open_totals(deadline) == (1, 0)
+
+
+async def test_open_totals_of_the_redis_backend(settings):
+    import time
+    import uuid
+
+    from omni.gateway.sessions import SessionRecord
+    from omni.gateway.sessions_redis import RedisSessionBackend
+
+    if not settings.REDIS_URL:
+        pytest.skip("needs REDIS_URL")
+    backend = RedisSessionBackend(settings.REDIS_URL, idle_seconds=60, history=10)
+    before = backend.open_totals(time.monotonic() + 2)
+    org = 10**9 + uuid.uuid4().int % 10**6  # an organization id of its own
+    sid = f"metrics-{uuid.uuid4().hex}"
+    await backend.create(SessionRecord(sid, org, "cred-m", "2025-11-25", "streamable_http", {}, time.time()))
+    assert await backend.acquire_stream_slot("cred-m", org, "tok-m", 60, (5, 5)) is None
+    try:
+        during = backend.open_totals(time.monotonic() + 2)
+        assert during[0] >= before[0] + 1 and during[1] >= before[1] + 1
+    finally:
+        await backend.release_stream_slot("cred-m", org, "tok-m")
+        await backend.delete(sid)
