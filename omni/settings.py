@@ -657,3 +657,56 @@ CELERY_BEAT_SCHEDULE["health-tick"] = {
     "task": "omni.monitoring.health.tasks.health_tick",
     "schedule": HEALTH_TICK_SECONDS,
 }
+# --------------------------------------------------------------------------- usage analytics (musage)
+# The gateway emits one RequestRecord per MCP request (omni/gateway/observe.py, observing.py);
+# MCP_OBSERVE_REQUESTS=false removes the observation middleware (benchmarks of its cost only).
+MCP_OBSERVE_REQUESTS = env_bool("MCP_OBSERVE_REQUESTS", True)
+# ---- end of usage analytics
+
+# --------------------------------------------------------------------------- metrics and tracing (mmetrics)
+# GET /metrics (Prometheus text format), docs/monitoring.md "Metrics". Access: a request with
+# "Authorization: Bearer <METRICS_TOKEN>", or from an address in METRICS_ALLOW_CIDRS (default:
+# loopback only). Across several processes the metrics are summed through prometheus_client's
+# multiprocess mode: PROMETHEUS_MULTIPROC_DIR (an environment variable that the process manager
+# sets and wipes before it starts web and worker processes; scripts/metrics_dir.sh).
+# METRICS_ENABLED=false records nothing (no gateway observer, no Django middleware): benchmarks of
+# the metrics' own cost (scripts/bench_metrics.py); /metrics then shows only what others register.
+METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
+METRICS_TOKEN = env_str("METRICS_TOKEN", "") or ""
+METRICS_ALLOW_CIDRS = env_list("METRICS_ALLOW_CIDRS", ["127.0.0.0/8", "::1/128"])
+# The organization as a label of the gateway metrics: off by default (one series per organization
+# and tool multiplies the series count; the usage dashboard has per-organization figures anyway).
+METRICS_ORG_LABEL = env_bool("METRICS_ORG_LABEL", False)
+# Seconds that the scrape-time reads of Redis (sessions, streams, Celery queue depth) may take in all.
+METRICS_SCRAPE_BUDGET = env_float("METRICS_SCRAPE_BUDGET", 1.0, minimum=0.05)
+# The Celery queues whose depth (LLEN on the broker) /metrics reports.
+METRICS_CELERY_QUEUES = env_list("METRICS_CELERY_QUEUES", ["celery"])
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+
+
+def _check_metrics_cidrs(entries: list[str]) -> None:
+    import ipaddress
+
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"METRICS_ALLOW_CIDRS: {entry!r} is not an address or network"
+            ) from None
+
+
+_check_metrics_cidrs(METRICS_ALLOW_CIDRS)
+if PROMETHEUS_MULTIPROC_DIR and not Path(PROMETHEUS_MULTIPROC_DIR).is_dir():
+    raise ImproperlyConfigured(
+        f"PROMETHEUS_MULTIPROC_DIR={PROMETHEUS_MULTIPROC_DIR!r} is not a directory: create it (empty) before "
+        "starting the processes (scripts/metrics_dir.sh)"
+    )
+if "/metrics" not in RATELIMIT_EXEMPT_PATHS:
+    RATELIMIT_EXEMPT_PATHS = [*RATELIMIT_EXEMPT_PATHS, "/metrics"]
+SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^metrics$"]
+# Django's own request count and latency by view and status (outermost, so it times everything).
+if METRICS_ENABLED:
+    MIDDLEWARE = ["omni.monitoring.metrics.middleware.RequestMetricsMiddleware", *MIDDLEWARE]
+# OpenTelemetry tracing is configured from the standard OTEL_* variables only (off unless
+# OTEL_TRACES_EXPORTER or OTEL_EXPORTER_OTLP_ENDPOINT is set): omni/monitoring/tracing.

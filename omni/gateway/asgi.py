@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.http.request import split_domain_port, validate_host
 
-from omni.gateway import sse, streamable
+from omni.gateway import observing, sse, streamable, tracing
 from omni.gateway.auth import authenticate
 from omni.gateway.http import BodyTooLarge, header, json_error, read_body, send_json
 from omni.gateway.recording import current_http_scope, record_later
@@ -105,6 +105,20 @@ async def _rate_limited(ctx: OrgContext) -> tuple[int, str] | None:
     return None
 
 
+PEEK_BYTES = 64 * 1024
+
+
+async def _peek_body(scope: dict, receive: Any) -> bytes:
+    """The body of a refused POST when it is small (to name the refused method), else b""."""
+    declared = header(scope, "content-length")
+    if scope["method"] != "POST" or declared is None or not declared.isdigit() or int(declared) > PEEK_BYTES:
+        return b""
+    try:
+        return await read_body(receive, PEEK_BYTES)
+    except (BodyTooLarge, ConnectionAbortedError):
+        return b""
+
+
 def _bearer(scope: dict) -> str | None:
     value = header(scope, "authorization")
     if value and value[:7].lower() == "bearer ":
@@ -120,10 +134,12 @@ class _GuardedSend:
         self._send = send
         self.started = False
         self.finished = False
+        self.status = 0
 
     async def __call__(self, message: dict) -> None:
         if message["type"] == "http.response.start":
             self.started = True
+            self.status = message.get("status", 0)
         elif message["type"] == "http.response.body" and not message.get("more_body", False):
             self.finished = True
         await self._send(message)
@@ -211,6 +227,10 @@ async def gateway_app(scope: dict, receive: Any, send: Any, kind: str) -> None:
     daphne for the life of the process), and database connections are checked on every path."""
     guarded = _GuardedSend(send)
     state: dict[str, Any] = {"method": scope.get("method"), "path": scope.get("path")}
+    observing.mark_arrival("streamable" if kind == "mcp" else "sse")
+    if tracing.ENABLED:
+        await _traced(scope, receive, guarded, kind, state)
+        return
     await _close_connections("start")
     try:
         await _serve(scope, receive, guarded, kind, state)
@@ -218,6 +238,26 @@ async def gateway_app(scope: dict, receive: Any, send: Any, kind: str) -> None:
         await _answer_failure(guarded, exc, state)
     finally:
         await _close_connections("end")
+
+
+async def _traced(scope: dict, receive: Any, guarded: _GuardedSend, kind: str, state: dict) -> None:
+    """``gateway_app`` inside a SERVER span that continues the caller's W3C trace context."""
+    attributes = {"http.request.method": scope.get("method", ""), "url.path": scope.get("path", "")}
+    with tracing.span(
+        f"{scope.get('method')} {scope.get('path')}",
+        kind="SERVER",
+        attributes=attributes,
+        headers=tracing.scope_headers(scope),
+    ) as span:
+        await _close_connections("start")
+        try:
+            await _serve(scope, receive, guarded, kind, state)
+        except Exception as exc:
+            span.record_exception(exc)
+            await _answer_failure(guarded, exc, state)
+        finally:
+            await _close_connections("end")
+            span.set_attribute("http.response.status_code", guarded.status)
 
 
 async def _serve(scope: dict, receive: Any, send: Any, kind: str, state: dict) -> None:
@@ -248,7 +288,8 @@ async def _serve(scope: dict, receive: Any, send: Any, kind: str, state: dict) -
             headers={"www-authenticate": 'Bearer realm="omni-mcp"'},
         )
         return
-    ctx = await authenticate(raw_key)
+    with tracing.span("gateway.authenticate"):
+        ctx = await authenticate(raw_key)
     if ctx is None:
         await json_error(
             send,
@@ -260,10 +301,12 @@ async def _serve(scope: dict, receive: Any, send: Any, kind: str, state: dict) -
         return
     state["request_id"] = ctx.request_id
 
-    limited = await _rate_limited(ctx)
+    with tracing.span("gateway.rate_limit"):
+        limited = await _rate_limited(ctx)
     if limited is not None:
         retry_after, which = limited
         record_later("ratelimit.hit", ctx=ctx, data={"limit": which, "path": scope["path"]})
+        observing.refused(ctx, "rate_limited", await _peek_body(scope, receive), detail=which)
         await json_error(
             send,
             429,
@@ -293,15 +336,18 @@ async def _serve(scope: dict, receive: Any, send: Any, kind: str, state: dict) -
     ensure_sweeper()
     scope["omni.ctx"] = ctx
     token = current_context.set(ctx)
+    probe = observing.ResponseProbe(send) if body else None
     try:
         if kind == "mcp":
-            await streamable.handle(scope, receive, send, ctx, body)
+            await streamable.handle(scope, receive, probe or send, ctx, body)
         elif kind == "sse":
             await sse.handle_stream(scope, receive, send, ctx)
         else:
-            await sse.handle_message(scope, receive, send, ctx, body)
+            await sse.handle_message(scope, receive, probe or send, ctx, body)
     finally:
         current_context.reset(token)
+        if probe is not None:
+            observing.answered_before_dispatch(ctx, body, probe)
 
 
 class GatewayRouter:

@@ -27,7 +27,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from omni.gateway import downstream_limits, health, output_schemas, pool
+from omni.gateway import downstream_limits, health, output_schemas, pool, tracing
 from omni.gateway.downstream_limits import ByteCap, DownstreamLimits
 from omni.gateway.signing import GatewaySigner
 from omni.security import egress, failures
@@ -187,7 +187,7 @@ async def _open_client(
         # Every connection passes the egress policy (organizations' servers; docs/security.md), and
         # a body is read only up to the response limit.
         async with egress.http_client(target, headers=_headers(target), timeout=timeout, auth=auth) as http:
-            http.event_hooks = {"response": [ByteCap(limit)]}
+            http.event_hooks = {"request": [tracing.trace_headers], "response": [ByteCap(limit)]}
             transport = streamable_http_client(target.url, http_client=http, max_sse_event_size=limit)
             async with Client(
                 transport, mode=mode, prior_discover=prior, cache=None, message_handler=on_change, **logs
@@ -227,7 +227,7 @@ def _capped_factory(target: Target) -> Callable[..., httpx2.AsyncClient]:
 
     def factory(**kwargs: Any) -> httpx2.AsyncClient:
         client = egress_factory(**kwargs)
-        client.event_hooks = {"response": [ByteCap(limit)]}
+        client.event_hooks = {"request": [tracing.trace_headers], "response": [ByteCap(limit)]}
         return client
 
     return factory
@@ -290,6 +290,23 @@ def record_limit(target: Target, limit: str, what: str, *, organization: Any = N
         organization=organization,
         data={"limit": limit, "server": target.name, "what": what[:200], **data},
     )
+
+
+@contextlib.asynccontextmanager
+async def _forward_span(target: Target, method: str, name: str) -> AsyncIterator[None]:
+    """The forward to the downstream server as a CLIENT span (only when tracing is on)."""
+    if not tracing.ENABLED:
+        yield
+        return
+    attributes = {"mcp.method.name": method, "omni.server": target.name, "omni.transport": target.transport}
+    if method == "tools/call":
+        attributes["gen_ai.tool.name"] = name
+    elif method == "prompts/get":
+        attributes["gen_ai.prompt.name"] = name
+    if target.url:
+        attributes["url.full"] = target.url
+    with tracing.span(f"forward {method} {name}".rstrip(), kind="CLIENT", attributes=attributes):
+        yield
 
 
 @contextlib.asynccontextmanager
@@ -435,13 +452,21 @@ async def get_prompt(
     target: Target, name: str, arguments: dict[str, str], org_slug: str
 ) -> types.GetPromptResult:
     what = f"prompts/get {name}"
-    async with _guard(target, what), _pooled_client(target) as client:
+    async with (
+        _forward_span(target, "prompts/get", name),
+        _guard(target, what),
+        _pooled_client(target) as client,
+    ):
         result = await client.get_prompt(name, arguments, meta={ORG_META_KEY: org_slug})
     return _check_size(target, what, result)
 
 
 async def read_resource(target: Target, uri: str, org_slug: str) -> types.ReadResourceResult:
-    async with _guard(target, "resources/read"), _pooled_client(target) as client:
+    async with (
+        _forward_span(target, "resources/read", ""),
+        _guard(target, "resources/read"),
+        _pooled_client(target) as client,
+    ):
         result = await client.read_resource(uri, meta={ORG_META_KEY: org_slug})
     return _check_size(target, "resources/read", result)
 
@@ -464,11 +489,16 @@ async def call_tool(
     meta = {ORG_META_KEY: org_slug}
     if log is not None:
         async with (
+            _forward_span(target, "tools/call", tool),
             _guard(target, what),
             open_client(target, logging_callback=log, log_level=log_level) as client,
         ):
             result = await client.call_tool(tool, arguments, progress_callback=progress, meta=meta)
         return _check_size(target, what, result)
-    async with _guard(target, what), _pooled_client(target) as client:
+    async with (
+        _forward_span(target, "tools/call", tool),
+        _guard(target, what),
+        _pooled_client(target) as client,
+    ):
         result = await client.call_tool(tool, arguments, progress_callback=progress, meta=meta)
     return _check_size(target, what, result)

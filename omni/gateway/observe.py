@@ -29,7 +29,9 @@ OUTCOMES = (OK, TOOL_ERROR, ERROR, REFUSED, TIMEOUT)
 class RequestRecord:
     org_id: int | None
     org_slug: str
-    api_key_id: int | None  # None for a request authenticated otherwise (JWT, playground user)
+    # The API key's id as a string (ApiKey's primary key is a UUID); None for a request
+    # authenticated otherwise (JWT, playground user).
+    api_key_id: str | None
     method: str  # the JSON-RPC method: "tools/call", "tools/list", "initialize", "ping"…
     target: str = ""  # tool, prompt or resource as the client named it ("" when the method has none)
     server: str = ""  # the downstream server's name ("" for database prompts/resources, gateway-local)
@@ -37,6 +39,8 @@ class RequestRecord:
     error_type: str = ""  # "" or a short category: "rate_limited", "quota", "timeout", "-32602"…
     duration: float = 0.0  # seconds, from the request's arrival to its answer
     transport: str = ""  # "streamable", "single" (2026-07-28) or "sse"
+    # for a refusal: the limit or quota reached ("mcp_per_key_per_minute", "sessions_per_key")
+    detail: str = ""
 
 
 Subscriber = Callable[[RequestRecord], None]

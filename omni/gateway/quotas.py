@@ -63,24 +63,27 @@ def describe(name: str, limit: int) -> str:
     return f"Too Many Requests: the {name.replace('_', ' ')} quota ({limit}) is reached"
 
 
-async def refuse(send: Any, ctx: Any, name: str, limit: int, path: str) -> None:
-    """Answer 429 with a JSON-RPC error body naming the quota, and audit the refusal."""
+async def refuse(send: Any, ctx: Any, name: str, limit: int, path: str, body: bytes = b"") -> None:
+    """Answer 429 with a JSON-RPC error body naming the quota, audit and observe the refusal
+    (``body``: the refused request's, when it was read)."""
+    from omni.gateway import observing
     from omni.gateway.http import json_error
     from omni.gateway.recording import record_later
 
     record_later("quota.refused", ctx=ctx, data={"quota": name, "limit": limit, "path": path})
+    observing.refused(ctx, "quota", body, detail=name)
     await json_error(
         send, 429, describe(name, limit), code=QUOTA_EXCEEDED, data={"quota": name, "limit": limit}
     )
 
 
-async def check_new_session(backend: Any, ctx: Any, send: Any, path: str) -> bool:
+async def check_new_session(backend: Any, ctx: Any, send: Any, path: str, body: bytes = b"") -> bool:
     """Room for one more session of ``ctx``'s key and organization? Answers the refusal itself."""
     per_key, per_org = await backend.live_sessions(ctx.credential_id, ctx.org_id)
     for name, count in (("sessions_per_key", per_key), ("sessions_per_org", per_org)):
         limit = quota_for(ctx.organization, name)
         if count >= limit:
-            await refuse(send, ctx, name, limit, path)
+            await refuse(send, ctx, name, limit, path, body)
             return False
     return True
 

@@ -23,7 +23,7 @@ from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, LOG_LEVEL_META_KEY
 
-from omni.gateway import downstream
+from omni.gateway import downstream, observing
 from omni.gateway.catalogue import Catalogue, cached_catalogue, get_catalogue
 from omni.gateway.listen import subscriptions_listen
 from omni.gateway.recording import AuditTarget, record_later
@@ -434,3 +434,5 @@ def build_gateway_server() -> Server:
 
 
 gateway_server = build_gateway_server()
+if observing.enabled():
+    observing.install(gateway_server)

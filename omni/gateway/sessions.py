@@ -136,6 +136,11 @@ class SessionBackend:
     def count_sessions(self, org_id: int) -> int:
         raise NotImplementedError
 
+    def open_totals(self, deadline: float) -> tuple[int, int]:
+        """(sessions, long-lived streams) open across every organization, for /metrics: from any
+        thread, cheap, stopping at ``deadline`` (``time.monotonic()``) with what it counted."""
+        raise NotImplementedError
+
     def append_sync(self, session_id: str, stream_id: str, data: str) -> str:
         """``append`` from any thread (sync code)."""
         raise NotImplementedError

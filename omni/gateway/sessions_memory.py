@@ -157,6 +157,13 @@ class MemorySessionBackend(SessionBackend):
                 if (r := self._alive(sid)) is not None and r.org_id == org_id
             )
 
+    def open_totals(self, deadline: float) -> tuple[int, int]:
+        now = time.monotonic()
+        with self._lock:
+            sessions = sum(1 for _, expires in self._sessions.values() if expires >= now)
+            streams = sum(1 for _, _, expires in self._slots.values() if expires >= now)
+        return sessions, streams
+
     # ------------------------------------------------------------------ quotas
     async def live_sessions(self, credential: str, org_id: int) -> tuple[int, int]:
         with self._lock:

@@ -235,6 +235,28 @@ class RedisSessionBackend(SessionBackend):
         position, *_ = pipe.execute()
         return make_event_id(stream_id, position)
 
+    def open_totals(self, deadline: float) -> tuple[int, int]:
+        """SCARD of the organization sets (a session that expired counts until the sweeper drops
+        it) and ZCOUNT of the live stream slots; SCAN pages of 500 keys, until ``deadline``."""
+        client = self._sync_client()
+        now = time.time()
+        totals = [0, 0]
+        for index, pattern in enumerate((f"{PREFIX}:org:*", f"{PREFIX}:open:org:*")):
+            cursor = 0
+            while True:
+                cursor, keys = client.scan(cursor, match=pattern, count=500)
+                if keys:
+                    with client.pipeline(transaction=False) as pipe:
+                        for key in keys:
+                            if index == 0:
+                                pipe.scard(key)
+                            else:
+                                pipe.zcount(key, now, "+inf")
+                        totals[index] += sum(int(n) for n in pipe.execute())
+                if cursor == 0 or time.monotonic() > deadline:
+                    break
+        return totals[0], totals[1]
+
     # ------------------------------------------------------------------ quotas
     async def _live_members(self, set_key: str) -> int:
         client = self._client()

@@ -24,7 +24,7 @@ from mcp_types import JSONRPCMessage, jsonrpc_message_adapter
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
-from omni.gateway import engine, quotas
+from omni.gateway import engine, observing, quotas
 from omni.gateway.http import header, json_error, replay_body
 from omni.gateway.server import gateway_server
 from omni.gateway.sessions import (
@@ -46,6 +46,7 @@ async def handle(scope: dict, receive: Any, send: Any, ctx: OrgContext, body: by
     method = scope["method"]
     version_header = header(scope, MCP_PROTOCOL_VERSION_HEADER)
     if version_header is not None and version_header not in HANDSHAKE_PROTOCOL_VERSIONS:
+        observing.set_transport("single")
         await handle_modern_request(gateway_server, None, False, {}, scope, replay_body(body, receive), send)
         return
 
@@ -70,7 +71,7 @@ async def handle(scope: dict, receive: Any, send: Any, ctx: OrgContext, body: by
     if method == "POST":
         limit = quotas.quota_for(ctx.organization, "history_bytes_per_session")
         if await backend.history_bytes(session_id) >= limit:
-            await quotas.refuse(send, ctx, "history_bytes_per_session", limit, scope["path"])
+            await quotas.refuse(send, ctx, "history_bytes_per_session", limit, scope["path"], body)
             return
         await engine.serve_http_request(
             session_id=session_id,
@@ -124,7 +125,7 @@ async def _open_session(scope: dict, receive: Any, send: Any, ctx: OrgContext, b
         return
 
     backend = get_backend()
-    if not await quotas.check_new_session(backend, ctx, send, scope["path"]):
+    if not await quotas.check_new_session(backend, ctx, send, scope["path"], body):
         return
     record = SessionRecord(
         session_id=new_session_id(),

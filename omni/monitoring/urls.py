@@ -6,5 +6,6 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("", include("omni.monitoring.urls_health")),
+    path("", include("omni.monitoring.urls_metrics")),
 ]
 urlpatterns += [path("", include("omni.monitoring.urls_alerts"))]  # alerts and incidents

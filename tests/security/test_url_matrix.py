@@ -43,10 +43,12 @@ LOGIN = "login"  # any logged-in user, no organization
 SUPERUSER = "superuser"  # platform admins; everyone else (logged in) gets 404
 API = "api"  # REST API for authenticated users; the organization is in the body
 ANY_MEMBER = "any-member"  # every role of the organization
+NETWORK = "network"  # /metrics: METRICS_TOKEN or an address in METRICS_ALLOW_CIDRS, logged in or not
 
 CLASSIFICATION: dict[str, str] = {
     "healthz": PUBLIC,
     "readyz": PUBLIC,  # 200, or 503 with a JSON body when a dependency is down
+    "metrics": NETWORK,
     "tenants:login": PUBLIC,
     "auth_api:token": PUBLIC,
     "auth_api:token_refresh": PUBLIC,
@@ -261,6 +263,13 @@ def test_url_answers_each_caller_as_classified(world, ip, name, route, params):
             if method == "get":  # (POST /logout/ sends you to the login page, as it should)
                 assert not (anon.status_code == 302 and anon["Location"].startswith("/login/")), name
             continue
+        if requirement == NETWORK:
+            # The test address is outside the default allow-list (loopback): refused, whoever asks.
+            assert anon.status_code == 403, (name, method, anon.status_code)
+            owner = request(client_for(world.user("owner"), ip), method, path)
+            assert owner.status_code == 403, (name, method, "owner", owner.status_code)
+            assert request(client_for(None, "127.0.0.1"), method, path).status_code == 200, name
+            continue
         if requirement == API:
             assert anon.status_code == 401, (name, method, anon.status_code)
             logged_in = request(client_for(world.user("viewer"), ip), method, path)
@@ -294,7 +303,7 @@ def test_url_answers_each_caller_as_classified(world, ip, name, route, params):
                 assert status == 403, (name, method, role, status)
     assert tested, f"{name}: neither GET nor POST reached the view"
     object_free = all(name_ in ("slug", "fmt") for _, name_ in params)
-    if requirement not in (PUBLIC, API, LOGIN, SUPERUSER) and object_free and "get" in tested:
+    if requirement not in (PUBLIC, API, LOGIN, SUPERUSER, NETWORK) and object_free and "get" in tested:
         # A page about no particular object: the roles that may use it get it, not a 404.
         for role in ROLES:
             if allowed(role, requirement):
