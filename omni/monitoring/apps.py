@@ -11,10 +11,10 @@ class MonitoringConfig(AppConfig):
     def ready(self) -> None:
         # Heartbeats of Celery workers and beat (connects Celery signals; harmless elsewhere).
         # Its periodic task lives in a sub-package, which Celery's autodiscovery does not look into.
-        from omni.monitoring.health import celery_hooks, tasks  # noqa: F401
         from django.core.exceptions import ImproperlyConfigured
 
         from omni.monitoring import tracing
+        from omni.monitoring.health import celery_hooks, tasks  # noqa: F401
         from omni.monitoring.metrics.setup import setup as setup_metrics
 
         setup_metrics()
