@@ -7,3 +7,8 @@ class MonitoringConfig(AppConfig):
     name = "omni.monitoring"
     label = "monitoring"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from omni.monitoring.usage import setup as usage_setup  # counters subscribe, task registered
+
+        usage_setup()

@@ -24,12 +24,13 @@ MEMBERS_MANAGE = "members:manage"
 KEYS_MANAGE = "keys:manage"
 ORG_MANAGE = "org:manage"
 AUDIT_READ = "audit:read"
+USAGE_READ = "usage:read"  # the usage dashboard of real MCP traffic (omni/monitoring/usage)
 
 API_KEY_SCOPES: tuple[str, ...] = (TOOLS_CALL, PROMPTS_READ, RESOURCES_READ)
 
 _READ = frozenset({PROMPTS_READ, RESOURCES_READ, REGISTRY_READ})
 _USE = _READ | {TOOLS_CALL}
-_MANAGE = _USE | {REGISTRY_WRITE, MEMBERS_MANAGE, KEYS_MANAGE, ORG_MANAGE, AUDIT_READ}
+_MANAGE = _USE | {REGISTRY_WRITE, MEMBERS_MANAGE, KEYS_MANAGE, ORG_MANAGE, AUDIT_READ, USAGE_READ}
 
 ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
     "owner": _MANAGE,
