@@ -31,6 +31,7 @@ from omni.tenants.permissions import (
     RESOURCES_READ,
     ROLE_CAPABILITIES,
     TOOLS_CALL,
+    USAGE_READ,
 )
 from tests.factories import UserFactory
 from tests.security.conftest import ROLES
@@ -112,6 +113,8 @@ CLASSIFICATION: dict[str, str] = {
     "playground:scenario_upload": REGISTRY_WRITE,
     "playground:scenario_delete": REGISTRY_WRITE,
     "playground:scenario_run_detail": REGISTRY_READ,
+    "usage:org": USAGE_READ,
+    "usage:ops": SUPERUSER,
 }
 
 # Values for URL parameters: the organization's slug, ids that match nothing.
