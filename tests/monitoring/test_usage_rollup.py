@@ -212,3 +212,33 @@ def test_one_interval_is_bounded_by_folding_targets(settings, fresh_counters):
     with counters._lock:
         folded = sum(row[0] for (minute, dims), row in counters._current.items() if dims[3] == counters.OTHER)
     assert folded == 3000 - 100
+
+
+@pytest.mark.django_db
+def test_purge_keeps_each_table_for_its_retention(settings):
+    settings.USAGE_MINUTE_RETENTION_HOURS = 48
+    settings.USAGE_HOUR_RETENTION_DAYS = 35
+    settings.USAGE_DAY_RETENTION_DAYS = 400
+    org = create_organization(unique_slug("purge"), "Purge")
+    now = timezone.now().replace(second=0, microsecond=0)
+    dims = dict(organization=org, method="tools/call", outcome="ok", calls=1)
+    UsageMinute.objects.create(bucket=now - timedelta(hours=49), **dims)
+    UsageMinute.objects.create(bucket=now - timedelta(hours=47), **dims)
+    UsageHour.objects.create(bucket=now - timedelta(days=36), **dims)
+    UsageHour.objects.create(bucket=now - timedelta(days=34), **dims)
+    UsageDay.objects.create(bucket=now - timedelta(days=401), **dims)
+    UsageDay.objects.create(bucket=now - timedelta(days=399), **dims)
+    assert rollup.purge(now) == 3
+    for model in (UsageMinute, UsageHour, UsageDay):
+        assert model.objects.for_org(org).count() == 1
+    assert rollup.purge(now) == 0
+
+
+def test_csv_cells_are_never_formulas():
+    from omni.monitoring.usage.views import _cell
+
+    assert _cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert _cell("@SUM(A1)") == "'@SUM(A1)"
+    assert _cell("-32602") == "-32602"  # an error code stays a number
+    assert _cell("utilities__calculate") == "utilities__calculate"
+    assert _cell(None) == ""
