@@ -211,7 +211,11 @@ def main() -> None:
         for process in (gateway, server, plain):
             if process is not None:
                 process.terminate()
-                process.wait(10)
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:  # a loaded machine: do not leave it behind
+                    process.kill()
+                    process.wait(10)
 
     print_results(args, results)
     print(

@@ -224,7 +224,7 @@ def step_for(model: type[UsageBase], since: datetime, until: datetime) -> timede
             return timedelta(minutes=5)
         return timedelta(minutes=15 if span <= timedelta(hours=24) else 60)
     if model is UsageHour:
-        return timedelta(hours=1)
+        return timedelta(hours=1) if until - since <= timedelta(days=8) else timedelta(days=1)
     return timedelta(days=1)
 
 
