@@ -661,6 +661,22 @@ CELERY_BEAT_SCHEDULE["health-tick"] = {
 # The gateway emits one RequestRecord per MCP request (omni/gateway/observe.py, observing.py);
 # MCP_OBSERVE_REQUESTS=false removes the observation middleware (benchmarks of its cost only).
 MCP_OBSERVE_REQUESTS = env_bool("MCP_OBSERVE_REQUESTS", True)
+# Usage counters (omni/monitoring/usage): kept in each web process's memory and flushed every
+# USAGE_FLUSH_SECONDS to Redis (one hash per minute, expiring after USAGE_REDIS_TTL_SECONDS) or,
+# without REDIS_URL, to the process's own minute store. At most USAGE_BUFFER_MAX_ROWS distinct rows
+# wait for a flush (Redis down): beyond that new rows are dropped and counted.
+USAGE_FLUSH_SECONDS = env_float("USAGE_FLUSH_SECONDS", 5.0, minimum=0.1)
+USAGE_REDIS_TTL_SECONDS = env_int("USAGE_REDIS_TTL_SECONDS", 6 * 3600, minimum=300)
+USAGE_BUFFER_MAX_ROWS = env_int("USAGE_BUFFER_MAX_ROWS", 20_000, minimum=100)
+# The rollup into the per-minute, per-hour and per-day tables, and how long each is kept.
+USAGE_ROLLUP_SECONDS = env_float("USAGE_ROLLUP_SECONDS", 30.0, minimum=1.0)
+USAGE_MINUTE_RETENTION_HOURS = env_int("USAGE_MINUTE_RETENTION_HOURS", 48, minimum=2)
+USAGE_HOUR_RETENTION_DAYS = env_int("USAGE_HOUR_RETENTION_DAYS", 35, minimum=2)
+USAGE_DAY_RETENTION_DAYS = env_int("USAGE_DAY_RETENTION_DAYS", 400, minimum=2)
+CELERY_BEAT_SCHEDULE["usage-rollup"] = {
+    "task": "omni.monitoring.usage.tasks.rollup_usage",
+    "schedule": USAGE_ROLLUP_SECONDS,
+}
 # ---- end of usage analytics
 
 # --------------------------------------------------------------------------- metrics and tracing (mmetrics)

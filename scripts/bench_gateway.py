@@ -10,6 +10,11 @@ starts two processes on free ports:
 * the standalone utilities server (``python -m mcp_servers.utilities``) over Streamable HTTP
   (``--downstream http``, the default), or is served in-process (``--downstream inprocess``).
 
+With ``--compare-observe`` a second gateway process runs with ``MCP_OBSERVE_REQUESTS=false`` (no
+request observation, no usage counters) and only ``tools/call`` through both gateways is measured,
+in interleaved rounds (observed, unobserved, unobserved, observed, …): the cost of the counters on
+the hot path.
+
 N concurrent official SDK clients then send ``tools/list`` and ``tools/call utilities__calculate``
 through the gateway, and ``tools/list`` / ``tools/call calculate`` to the standalone server
 directly. For each it prints requests/s and p50/p95/p99 latency, and the resident memory of both
@@ -46,7 +51,7 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def wait_http(url: str, timeout: float = 30) -> None:
+def wait_http(url: str, timeout: float = 120) -> None:
     import httpx2
 
     deadline = time.monotonic() + timeout
@@ -132,6 +137,12 @@ def main() -> None:
         "--mode", default="auto", help="SDK client mode: auto (2026-07-28) or legacy (handshake)"
     )
     parser.add_argument("--downstream", choices=["http", "inprocess"], default="http")
+    parser.add_argument(
+        "--compare-observe",
+        action="store_true",
+        help="tools/call through a gateway with and one without request observation, interleaved",
+    )
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of --compare-observe")
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="omni-bench-"))
@@ -162,9 +173,36 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    plain = None
+    plain_port = free_port()
+    if args.compare_observe:
+        plain = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(plain_port),
+                "omni.asgi:application",
+            ],
+            env={**env, "MCP_OBSERVE_REQUESTS": "false"},
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     try:
         wait_http(f"http://127.0.0.1:{gateway_port}/healthz")
         wait_http(f"http://127.0.0.1:{server_port}/mcp")
+        if plain is not None:
+            wait_http(f"http://127.0.0.1:{plain_port}/healthz")
+            os.environ.update(env)
+            results = asyncio.run(
+                compare_observe(args, gateway_url, f"http://127.0.0.1:{plain_port}/mcp", key)
+            )
+            print_results(args, results)
+            return
         memory_before = (rss_mib(gateway.pid), rss_mib(server.pid))
         # The direct client signs like the gateway (the server accepts only signed requests), with
         # the keys of the scratch installation: set Django up on the same environment.
@@ -175,11 +213,23 @@ def main() -> None:
         results = asyncio.run(scenarios(args, gateway_url, direct_url, key))
         memory_after = (rss_mib(gateway.pid), rss_mib(server.pid))
     finally:
-        gateway.terminate()
-        server.terminate()
-        gateway.wait(10)
-        server.wait(10)
+        for process in (gateway, server, plain):
+            if process is not None:
+                process.terminate()
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:  # a loaded machine: do not leave it behind
+                    process.kill()
+                    process.wait(10)
 
+    print_results(args, results)
+    print(
+        f"RSS MiB: gateway {memory_before[0]:.0f} -> {memory_after[0]:.0f}, "
+        f"utilities server {memory_before[1]:.0f} -> {memory_after[1]:.0f}"
+    )
+
+
+def print_results(args, results: list[dict]) -> None:
     database = "DATABASE_URL" if os.environ.get("DATABASE_URL") else "sqlite"
     redis = "yes" if os.environ.get("REDIS_URL") else "no"
     print(
@@ -192,10 +242,47 @@ def main() -> None:
             f"{r['label']:42} {r['ok']:6d} {r['errors']:4d} {r['rps']:8.1f} "
             f"{r['p50']:8.2f} {r['p95']:8.2f} {r['p99']:8.2f}"
         )
-    print(
-        f"RSS MiB: gateway {memory_before[0]:.0f} -> {memory_after[0]:.0f}, "
-        f"utilities server {memory_before[1]:.0f} -> {memory_after[1]:.0f}"
-    )
+
+
+async def compare_observe(args, observed_url: str, plain_url: str, key: str) -> list[dict]:
+    """tools/call through the observed and the unobserved gateway, rounds interleaved (ABBA…)."""
+    import contextlib
+
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    @contextlib.asynccontextmanager
+    async def client_for(url: str):
+        headers = {"Authorization": f"Bearer {key}"}
+        async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
+            async with Client(streamable_http_client(url, http_client=http), mode=args.mode, cache=None) as c:
+                yield c
+
+    async def call(c):
+        result = await c.call_tool("utilities__calculate", {"expression": "2*(3+4)"})
+        assert not result.is_error
+
+    results: dict[str, list[dict]] = {"observed": [], "unobserved": []}
+    order = [("observed", observed_url), ("unobserved", plain_url)]
+    for round_ in range(args.rounds):
+        for label, url in order if round_ % 2 == 0 else reversed(order):
+            results[label].append(
+                await run_load(
+                    f"{label} r{round_ + 1}", lambda u=url: client_for(u), call, args.clients, args.requests
+                )
+            )
+    rows = [r for pair in zip(results["observed"], results["unobserved"], strict=True) for r in pair]
+    for label, runs in results.items():
+        rows.append(
+            {
+                "label": f"{label} (mean of {len(runs)} rounds)",
+                "ok": sum(r["ok"] for r in runs),
+                "errors": sum(r["errors"] for r in runs),
+                **{k: statistics.fmean(r[k] for r in runs) for k in ("rps", "p50", "p95", "p99")},
+            }
+        )
+    return rows
 
 
 async def scenarios(args, gateway_url: str, direct_url: str, key: str) -> list[dict]:

@@ -9,8 +9,9 @@
   organization; the method comes from the body when it was read (``""`` otherwise, e.g. a GET
   stream).
 
-The duration runs from the request's arrival at the ASGI front (``mark_arrival``) to its answer;
-without a mark (a server driven in-process) from the start of the middleware.
+The duration runs from the request's arrival at the ASGI front (``mark_arrival``) to its answer.
+Only requests that arrived there are recorded: the playground drives the same ``Server``
+in-process, and its runs are test runs (omni/playground), not MCP traffic.
 """
 
 from __future__ import annotations
@@ -111,7 +112,10 @@ class ObserveMiddleware:
     """SDK server middleware: times each request and emits its ``RequestRecord``."""
 
     async def __call__(self, ctx: Any, call_next: Any) -> Any:
-        if ctx.request_id is None or not observe._subscribers:
+        if ctx.request_id is None or not observe._subscribers or _request.get() is None:
+            # A notification; nobody listening; or not a request that arrived at the gateway's
+            # HTTP front (the playground drives the same server in-process: its runs are counted
+            # as test runs, not as MCP traffic).
             return await call_next(ctx)
         started = time.perf_counter()
         outcome, error_type = observe.OK, ""

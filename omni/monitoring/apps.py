@@ -22,3 +22,6 @@ class MonitoringConfig(AppConfig):
             tracing.setup()
         except ValueError as exc:
             raise ImproperlyConfigured(str(exc)) from None
+        from omni.monitoring.usage import setup as usage_setup  # counters subscribe, task registered
+
+        usage_setup()

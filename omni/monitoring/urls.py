@@ -7,5 +7,6 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("", include("omni.monitoring.urls_health")),
     path("", include("omni.monitoring.urls_metrics")),
+    path("", include("omni.monitoring.urls_usage")),
 ]
 urlpatterns += [path("", include("omni.monitoring.urls_alerts"))]  # alerts and incidents

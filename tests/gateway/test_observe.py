@@ -5,6 +5,8 @@ server process whose test app records what the gateway emitted."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx2
 import pytest
 from mcp.shared.exceptions import MCPError
@@ -112,3 +114,30 @@ async def test_rate_limit_refusal_is_observed(observed_server, globex):
     assert {(r["method"], r["target"], r["error_type"], r["detail"]) for r in refused} == {
         ("tools/call", "utilities__calculate", "rate_limited", "mcp_per_key_per_minute")
     }
+
+
+async def test_in_process_drivers_are_not_mcp_traffic():
+    """The playground drives the gateway's Server in-process: not recorded; the same requests
+    arriving at the HTTP front (marked by it) are."""
+    from mcp import Client
+
+    from omni.gateway import observe, observing
+    from omni.gateway.server import gateway_server
+
+    seen: list[observe.RequestRecord] = []
+    observe.subscribe(seen.append)
+    try:
+        async with Client(gateway_server, mode="legacy") as client:
+            await client.send_ping()
+        assert seen == []
+
+        async def arrived() -> None:
+            observing.mark_arrival("streamable")
+            async with Client(gateway_server, mode="legacy") as client:
+                await client.send_ping()
+
+        await asyncio.create_task(arrived())  # a context of its own: the mark stays in it
+        assert [r.method for r in seen] == ["initialize", "ping"]
+        assert all(r.transport == "streamable" and r.org_id is None for r in seen)
+    finally:
+        observe.unsubscribe(seen.append)

@@ -32,6 +32,7 @@ from omni.tenants.permissions import (
     RESOURCES_READ,
     ROLE_CAPABILITIES,
     TOOLS_CALL,
+    USAGE_READ,
 )
 from tests.factories import UserFactory
 from tests.security.conftest import ROLES
@@ -160,6 +161,8 @@ CLASSIFICATION: dict[str, str] = {
     "privacy": AUDIT_READ,
     "privacy_retention": PRIVACY_MANAGE,
     "privacy_legal_hold": PRIVACY_MANAGE,
+    "usage:org": USAGE_READ,
+    "usage:ops": SUPERUSER,
 }
 
 # Values for URL parameters: the organization's slug, ids that match nothing.

@@ -24,6 +24,7 @@ from omni.tenants.permissions import (
     REGISTRY_WRITE,
     RESOURCES_READ,
     TOOLS_CALL,
+    USAGE_READ,
     role_capabilities,
 )
 from tests.factories import (
@@ -120,6 +121,8 @@ ROUTES = [
     ),
     Route("resource_delete", "post", "/o/{slug}/resources/{resource}/delete/", REGISTRY_WRITE, 302),
     Route("resource_override", "post", "/o/{slug}/resources/{gresource}/override/", REGISTRY_WRITE, 302),
+    Route("usage", "get", "/o/{slug}/usage/", USAGE_READ, 200),
+    Route("usage_csv", "get", "/o/{slug}/usage/?fmt=csv&range=7d", USAGE_READ, 200),
 ]
 ROLES = ["owner", "admin", "member", "viewer"]
 

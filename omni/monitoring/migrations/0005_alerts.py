@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('monitoring', '0002_heartbeats'),
+        ('monitoring', '0004_usage'),
         ('registry', '0003_accessrule'),
         ('tenants', '0002_invitation'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
