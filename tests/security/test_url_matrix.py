@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PUBLIC = "public"  # anyone, no login
 LOGIN = "login"  # any logged-in user, no organization
 SUPERUSER = "superuser"  # platform admins; everyone else (logged in) gets 404
+SUPERUSER_API = "superuser-api"  # the same for an API: anonymous 401, others 404
 API = "api"  # REST API for authenticated users; the organization is in the body
 ANY_MEMBER = "any-member"  # every role of the organization
 NETWORK = "network"  # /metrics: METRICS_TOKEN or an address in METRICS_ALLOW_CIDRS, logged in or not
@@ -163,6 +164,8 @@ CLASSIFICATION: dict[str, str] = {
     "privacy_legal_hold": PRIVACY_MANAGE,
     "usage:org": USAGE_READ,
     "usage:ops": SUPERUSER,
+    "ops-health": SUPERUSER,
+    "ops-health-json": SUPERUSER_API,
 }
 
 # Values for URL parameters: the organization's slug, ids that match nothing.
@@ -273,6 +276,15 @@ def test_url_answers_each_caller_as_classified(world, ip, name, route, params):
             assert owner.status_code == 403, (name, method, "owner", owner.status_code)
             assert request(client_for(None, "127.0.0.1"), method, path).status_code == 200, name
             continue
+        if requirement == SUPERUSER_API:
+            assert anon.status_code == 401, (name, method, anon.status_code)
+            for who in ("outsider", "owner"):
+                response = request(client_for(world.user(who), ip), method, path)
+                assert response.status_code == 404, (name, method, who, response.status_code)
+            admin = UserFactory(username=f"root-{uuid.uuid4().hex[:8]}", is_superuser=True, is_staff=True)
+            response = request(client_for(admin, ip), method, path)
+            assert response.status_code not in (401, 403) and response.status_code < 500, (name, method)
+            continue
         if requirement == API:
             assert anon.status_code == 401, (name, method, anon.status_code)
             logged_in = request(client_for(world.user("viewer"), ip), method, path)
@@ -306,7 +318,11 @@ def test_url_answers_each_caller_as_classified(world, ip, name, route, params):
                 assert status == 403, (name, method, role, status)
     assert tested, f"{name}: neither GET nor POST reached the view"
     object_free = all(name_ in ("slug", "fmt") for _, name_ in params)
-    if requirement not in (PUBLIC, API, LOGIN, SUPERUSER, NETWORK) and object_free and "get" in tested:
+    if (
+        requirement not in (PUBLIC, API, LOGIN, SUPERUSER, SUPERUSER_API, NETWORK)
+        and object_free
+        and "get" in tested
+    ):
         # A page about no particular object: the roles that may use it get it, not a 404.
         for role in ROLES:
             if allowed(role, requirement):

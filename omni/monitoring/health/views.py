@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -37,7 +37,8 @@ def health_page(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     if not request.user.is_superuser:
-        raise PermissionDenied("The system health page is for platform operators.")
+        # Like every platform-operator page: others learn nothing, not even that it exists.
+        raise Http404("No such page.")
     body = collect()
     body["overall"] = _overall(body)
     return render(request, "monitoring/health/page.html", {"health": body})
@@ -47,6 +48,8 @@ class IsSuperuser(BasePermission):
     message = "The system health page is for platform operators (superusers)."
 
     def has_permission(self, request: Request, view: Any) -> bool:
+        if request.user and request.user.is_authenticated and not request.user.is_superuser:
+            raise NotFound()  # as the page: a signed-in non-operator learns nothing
         return bool(request.user and request.user.is_authenticated and request.user.is_superuser)
 
 
