@@ -40,6 +40,7 @@ DOWNSTREAM_FAILED = -32010
 DOWNSTREAM_TIMEOUT = -32011
 UNAUTHORIZED_SCOPE = -32012
 DOWNSTREAM_TOO_LARGE = -32015  # a downstream limit (docs/security.md, "Downstream limits")
+SERVER_UNAVAILABLE = -32016  # the server's circuit breaker is open (omni/gateway/breaker.py)
 CATALOGUE_META_KEY = "io.omni/catalogue"
 
 current_context: contextvars.ContextVar[OrgContext | None] = contextvars.ContextVar(
@@ -193,7 +194,9 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
                 log_level=log_level,
             )
         except downstream.DownstreamError as exc:
-            outcome = {"timeout": "timeout", "too_large": "too_large"}.get(exc.kind, "server_error")
+            outcome = {"timeout": "timeout", "too_large": "too_large", "circuit_open": "circuit_open"}.get(
+                exc.kind, "server_error"
+            )
             if exc.kind == "too_large":  # a tool error naming the limit, readable by a model
                 return types.CallToolResult(
                     content=[types.TextContent(type="text", text=str(exc))], is_error=True
@@ -228,6 +231,8 @@ def _downstream_error(exc: downstream.DownstreamError) -> MCPError:
     code = DOWNSTREAM_TIMEOUT if exc.kind == "timeout" else DOWNSTREAM_FAILED
     if exc.kind == "too_large":
         code = DOWNSTREAM_TOO_LARGE
+    if exc.kind == "circuit_open":
+        return MCPError(code=SERVER_UNAVAILABLE, message=str(exc), data=exc.data)
     if exc.code is not None:
         code = exc.code
     return MCPError(code=code, message=str(exc), data={"server": exc.server})
