@@ -136,6 +136,11 @@ async def list_tools(ctx: ServerRequestContext[Any, Any], params: types.Paginate
     tools = [tool for tool in catalogue.tools if catalogue.allows(org_ctx, "tool", tool.name)]
     page, next_cursor = _page(tools, params, 0)
     status = catalogue.status()  # stale, unavailable or pending servers (docs/gateway.md)
+    if status is not None and "withheld" in status:  # only names this caller may see
+        status["withheld"] = {
+            server: [n for n in names if catalogue.allows(org_ctx, "tool", n)]
+            for server, names in status["withheld"].items()
+        }
     meta = {CATALOGUE_META_KEY: status} if status is not None else None
     return types.ListToolsResult(tools=page, next_cursor=next_cursor, _meta=meta)
 
