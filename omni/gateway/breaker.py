@@ -118,8 +118,12 @@ def _enabled() -> bool:
 
 
 # --------------------------------------------------------------------------- Redis (optional)
+def _url() -> str | None:
+    return getattr(settings, "REDIS_URL", None)
+
+
 def _redis() -> Any:
-    url = getattr(settings, "REDIS_URL", None)
+    url = _url()
     if not url or time.monotonic() < _redis_down_until:
         return None
     from omni.gateway.redis_clients import async_client
