@@ -159,6 +159,7 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
         _denied(org_ctx, "tool", params.name)
         route = None
     if route is None:
+        _raise_if_withheld(catalogue, org_ctx, params.name)
         raise MCPError(
             code=INVALID_PARAMS, message=f"Unknown tool: {params.name}", data={"tool": params.name}
         )
@@ -222,6 +223,19 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
                 "arguments": arguments,
             },
         )
+
+
+def _raise_if_withheld(catalogue: Any, org_ctx: OrgContext, name: str) -> None:
+    """A tool of a server that is down (withheld from the catalogue): say so, naming the server,
+    rather than "Unknown tool" (-32016, like an open circuit breaker)."""
+    for server, names in catalogue.withheld.items():
+        if name in names and catalogue.allows(org_ctx, "tool", name):
+            reason = catalogue.unavailable.get(server, "down")
+            raise MCPError(
+                code=SERVER_UNAVAILABLE,
+                message=f"server '{server}': unavailable ({reason[:200]}); its tools return when it answers",
+                data={"server": server, "tool": name},
+            )
 
 
 def _requested_log_level(ctx: ServerRequestContext[Any, Any]) -> str | None:
