@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
 
 logger = logging.getLogger(__name__)
 
@@ -96,30 +97,55 @@ def key_of(target: Any) -> str:
     return str(target.connection_id) if target.connection_id is not None else f"name:{target.name}"
 
 
-def _state(target: Any) -> _State:
-    key = key_of(target)
+def _state(target: Any, key: str) -> _State:
     state = _states.get(key)
     if state is None:
-        state = _states[key] = _State()
-    state.name, state.org_id = target.name, target.org_id
+        state = _states[key] = _State(name=target.name, org_id=target.org_id)
     return state
 
 
+_NAMES = ("MCP_BREAKER_FAILURES", "MCP_BREAKER_COOLDOWN_SECONDS", "MCP_BREAKER_SYNC_SECONDS", "REDIS_URL")
+_conf: tuple[int, float, float, str | None] | None = None
+
+
+def _settings() -> tuple[int, float, float, str | None]:
+    """The breaker's settings, read once (Django's settings object is slow on the hot path);
+    forgotten when a test changes one of them (``setting_changed``)."""
+    global _conf
+    if _conf is None:
+        _conf = (
+            settings.MCP_BREAKER_FAILURES,
+            settings.MCP_BREAKER_COOLDOWN_SECONDS,
+            settings.MCP_BREAKER_SYNC_SECONDS,
+            getattr(settings, "REDIS_URL", None),
+        )
+    return _conf
+
+
+def _forget_settings(*, setting: str, **_kwargs: Any) -> None:
+    global _conf
+    if setting in _NAMES:
+        _conf = None
+
+
+setting_changed.connect(_forget_settings)
+
+
 def _threshold() -> int:
-    return settings.MCP_BREAKER_FAILURES
+    return _settings()[0]
 
 
 def _cooldown() -> float:
-    return settings.MCP_BREAKER_COOLDOWN_SECONDS
+    return _settings()[1]
 
 
 def _enabled() -> bool:
-    return _threshold() > 0
+    return _settings()[0] > 0
 
 
 # --------------------------------------------------------------------------- Redis (optional)
 def _url() -> str | None:
-    return getattr(settings, "REDIS_URL", None)
+    return _settings()[3]
 
 
 def _redis() -> Any:
@@ -141,7 +167,7 @@ def _redis_failed(exc: BaseException) -> None:
 async def _sync(key: str, state: _State) -> None:
     """Adopt the shared state (at most once per MCP_BREAKER_SYNC_SECONDS while closed)."""
     now = time.monotonic()
-    if now - state.synced < settings.MCP_BREAKER_SYNC_SECONDS:
+    if now - state.synced < _settings()[2]:
         return
     client = _redis()
     if client is None:
@@ -176,7 +202,7 @@ async def before(target: Any) -> bool:
     if not _enabled() or bypass.get() == TEST:
         return False
     key = key_of(target)
-    state = _state(target)
+    state = _state(target, key)
     await _sync(key, state)
     if state.opened_at is None:
         return False
@@ -199,7 +225,7 @@ async def success(target: Any) -> None:
     if not _enabled() or bypass.get() == TEST:
         return
     key = key_of(target)
-    state = _state(target)
+    state = _state(target, key)
     if state.failures == 0 and state.opened_at is None:
         return  # the common case: nothing to write
     was_open = state.opened_at is not None
@@ -220,7 +246,7 @@ async def failure(target: Any, kind: str, reason: str = "") -> None:
     if not _enabled() or bypass.get() == TEST:
         return
     key = key_of(target)
-    state = _state(target)
+    state = _state(target, key)
     was_open = state.opened_at is not None
     trial = state.trial_until > 0
     client = _redis()
