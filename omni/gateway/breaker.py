@@ -214,9 +214,9 @@ async def before(target: Any) -> bool:
     # Cool-down over: one trial at a time (in this process, and across processes with Redis).
     if time.monotonic() < state.trial_until:
         raise BreakerOpen(target.name, 1.0, "a trial call is in flight")
-    state.trial_until = time.monotonic() + max(target.timeout, 1.0)
-    if not await _claim_trial(key):
+    if not await _claim_trial(key):  # another process's trial
         raise BreakerOpen(target.name, 1.0, "a trial call is in flight")
+    state.trial_until = time.monotonic() + max(target.timeout, 1.0)
     return True
 
 
