@@ -726,3 +726,27 @@ if METRICS_ENABLED:
     MIDDLEWARE = ["omni.monitoring.metrics.middleware.RequestMetricsMiddleware", *MIDDLEWARE]
 # OpenTelemetry tracing is configured from the standard OTEL_* variables only (off unless
 # OTEL_TRACES_EXPORTER or OTEL_EXPORTER_OTLP_ENDPOINT is set): omni/monitoring/tracing.
+# ------------------------------------------------------------------ downstream server status (mstatus)
+# Status probes of every enabled server connection (omni/monitoring/status/, docs/monitoring.md) and the
+# gateway's circuit breaker per connection (omni/gateway/breaker.py, docs/gateway.md).
+STATUS_PROBE_INTERVAL_SECONDS = env_float("STATUS_PROBE_INTERVAL_SECONDS", 60.0, minimum=5.0)
+# Each connection's probe starts after a random delay of up to this many seconds (spreads the load).
+STATUS_PROBE_JITTER_SECONDS = env_float("STATUS_PROBE_JITTER_SECONDS", 5.0, minimum=0.0)
+STATUS_PROBE_CONCURRENCY = env_int("STATUS_PROBE_CONCURRENCY", 8, minimum=1)
+# A probe's own deadline (also bounded by the connection's timeout, whichever is shorter).
+STATUS_PROBE_TIMEOUT_SECONDS = env_float("STATUS_PROBE_TIMEOUT_SECONDS", 10.0, minimum=0.5)
+# A probe slower than this marks the server "degraded".
+STATUS_DEGRADED_LATENCY_SECONDS = env_float("STATUS_DEGRADED_LATENCY_SECONDS", 2.0, minimum=0.01)
+# Raw probe rows are kept this long (the history chart); hourly uptime buckets are kept 35 days.
+STATUS_RAW_RETENTION_HOURS = env_int("STATUS_RAW_RETENTION_HOURS", 48, minimum=1)
+CELERY_BEAT_SCHEDULE["probe-server-status"] = {
+    "task": "omni.monitoring.status.tasks.probe_servers",
+    "schedule": STATUS_PROBE_INTERVAL_SECONDS,
+}
+# Circuit breaker: opens after this many consecutive transport failures or timeouts (0: off) ...
+MCP_BREAKER_FAILURES = env_int("MCP_BREAKER_FAILURES", 5, minimum=0)
+# ... and lets one trial call (or probe) through after this many seconds.
+MCP_BREAKER_COOLDOWN_SECONDS = env_float("MCP_BREAKER_COOLDOWN_SECONDS", 30.0, minimum=0.1)
+# With REDIS_URL: how often a process re-reads a closed breaker's shared state.
+MCP_BREAKER_SYNC_SECONDS = env_float("MCP_BREAKER_SYNC_SECONDS", 1.0, minimum=0.0)
+# METRICS_ORG_LABEL (the organization as a /metrics label) is defined with the metrics settings.

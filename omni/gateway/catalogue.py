@@ -82,6 +82,9 @@ class Catalogue:
     resource_routes: dict[str, ResourceRoute] = field(default_factory=dict)
     # Servers that could not be listed, with the reason (tools/list leaves them out).
     unavailable: dict[str, str] = field(default_factory=dict)
+    # The tools of those servers, as far as their last good listing in this process knows them
+    # (namespaced names): tools/list reports them in _meta so a UI can show them as unavailable.
+    withheld: dict[str, list[str]] = field(default_factory=dict)
     # Tools whose definition changed since it was approved, per server: not offered (pinning).
     held_back: dict[str, list[str]] = field(default_factory=dict)
     # The organization's access rules (who may see and use which tool, prompt, resource).
@@ -111,9 +114,13 @@ class Catalogue:
         view.prompt_routes = {n: r for n, r in self.prompt_routes.items() if r.target.name not in down}
         view.resource_routes = {u: r for u, r in self.resource_routes.items() if r.target.name not in down}
         view.unavailable = dict(self.unavailable)
+        view.withheld = dict(self.withheld)
         for target in self._targets():
             if target.name in down:
                 view.unavailable[target.name] = f"down: {health.reason(target.key)}"
+        for name, route in self.routes.items():
+            if route.target.name in down:
+                view.withheld.setdefault(route.target.name, []).append(name)
         return view
 
     def _targets(self) -> list[downstream.Target]:
@@ -126,11 +133,14 @@ class Catalogue:
         """What a client may want to know about the freshness of this catalogue (None: all fresh)."""
         if not (self.stale or self.unavailable or self.pending or self.stale_servers):
             return None
-        return {
+        status: dict[str, Any] = {
             "stale": bool(self.stale or self.stale_servers),
             "unavailable": dict(self.unavailable),
             "pending": sorted(self.pending),
         }
+        if self.withheld:
+            status["withheld"] = {server: sorted(names) for server, names in self.withheld.items()}
+        return status
 
 
 @dataclass
@@ -308,6 +318,9 @@ async def _build(organization: Any) -> Catalogue:
             logger.info("catalogue of org %s: %s not listed yet", organization.slug, target.name)
         elif (exc := task.exception()) is not None:
             catalogue.unavailable[target.name] = str(exc)
+            known = _listing_cache.get(target.listing_key)  # its last good listing, even expired
+            if known is not None:
+                catalogue.withheld[target.name] = [namespaced(target.name, t.name) for t in known[1].tools]
             logger.warning("catalogue of org %s: %s", organization.slug, exc)
         else:
             listed[target.name] = task.result()

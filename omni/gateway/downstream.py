@@ -27,7 +27,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from omni.gateway import downstream_limits, health, output_schemas, pool, tracing
+from omni.gateway import breaker, downstream_limits, health, output_schemas, pool, tracing
 from omni.gateway.downstream_limits import ByteCap, DownstreamLimits
 from omni.gateway.signing import GatewaySigner
 from omni.security import egress, failures
@@ -312,40 +312,71 @@ async def _forward_span(target: Target, method: str, name: str) -> AsyncIterator
 @contextlib.asynccontextmanager
 async def _guard(target: Target, what: str) -> AsyncIterator[None]:
     """Bound a downstream exchange by the timeout and turn every failure into DownstreamError.
-    A transport failure also tells ``health`` that the server is down (its tools are withheld)."""
+    A transport failure also tells ``health`` that the server is down (its tools are withheld).
+    The circuit breaker (omni/gateway/breaker.py) refuses the exchange at once while it is open,
+    and hears of every timeout and transport failure, and of the answer that ends them."""
     try:
-        with anyio.fail_after(target.timeout):
-            yield
-    except DownstreamError:
-        raise
-    except TimeoutError:
+        await breaker.before(target)
+    except breaker.BreakerOpen as exc:
         raise DownstreamError(
-            target.name, f"{what} timed out after {target.timeout:g}s", kind="timeout"
+            target.name,
+            f"unavailable: the circuit breaker is open after repeated failures ({exc.reason}); "
+            f"next attempt in {exc.retry_after:.0f}s",
+            data={"server": target.name, "retry_after": round(exc.retry_after, 1)},
+            kind="circuit_open",
         ) from None
-    except MCPError as exc:
-        if downstream_limits.MARKER in exc.error.message or "byte limit" in exc.error.message:
-            message = downstream_limits.too_large(
-                f"the answer to {what}", "max_response_bytes", target.limits.max_response_bytes
-            )
-            record_limit(target, "max_response_bytes", what)
-            raise DownstreamError(target.name, message, kind="too_large") from None
-        if pool.is_transport_failure(exc):
-            health.failed(target, exc.error.message)
+    failed: tuple[str, str] | None = None
+    answered = False
+    try:
+        try:
+            with anyio.fail_after(target.timeout):
+                yield
+            answered = True
+        except DownstreamError:
+            raise
+        except TimeoutError:
+            failed = ("timeout", "timeout")
+            raise DownstreamError(
+                target.name, f"{what} timed out after {target.timeout:g}s", kind="timeout"
+            ) from None
+        except MCPError as exc:
+            if downstream_limits.MARKER in exc.error.message or "byte limit" in exc.error.message:
+                message = downstream_limits.too_large(
+                    f"the answer to {what}", "max_response_bytes", target.limits.max_response_bytes
+                )
+                record_limit(target, "max_response_bytes", what)
+                answered = True
+                raise DownstreamError(target.name, message, kind="too_large") from None
+            if pool.is_transport_failure(exc):
+                failed = ("unreachable", _describe(exc))
+                if breaker.bypass.get() != breaker.TEST:
+                    health.failed(target, exc.error.message)
+                logger.info("downstream %s failed during %s: %r", target.name, what, exc)
+                raise DownstreamError(
+                    target.name, f"{what} failed: {_describe(exc)}", kind="unreachable"
+                ) from exc
+            if failures.is_sdk_synthesised(exc.error.message):  # not the server's answer: may quote the body
+                failed = ("unreachable", _describe(exc))
+                logger.info("downstream %s failed during %s: %r", target.name, what, exc)
+                raise DownstreamError(target.name, f"{what} failed: {_describe(exc)}") from exc
+            answered = True  # the server's own error answer: it is there
+            raise DownstreamError(
+                target.name, exc.error.message, code=exc.error.code, data=exc.error.data
+            ) from exc
+        except Exception as exc:  # anything the transport throws (connection refused, bad JSON…)
             logger.info("downstream %s failed during %s: %r", target.name, what, exc)
+            failed = ("unreachable", _describe(exc))
+            if pool.is_transport_failure(exc) and breaker.bypass.get() != breaker.TEST:
+                health.failed(target, _describe(exc))
             raise DownstreamError(
                 target.name, f"{what} failed: {_describe(exc)}", kind="unreachable"
             ) from exc
-        if failures.is_sdk_synthesised(exc.error.message):  # not the server's answer: may quote the body
-            logger.info("downstream %s failed during %s: %r", target.name, what, exc)
-            raise DownstreamError(target.name, f"{what} failed: {_describe(exc)}") from exc
-        raise DownstreamError(
-            target.name, exc.error.message, code=exc.error.code, data=exc.error.data
-        ) from exc
-    except Exception as exc:  # anything the transport throws (connection refused, bad JSON…)
-        logger.info("downstream %s failed during %s: %r", target.name, what, exc)
-        if pool.is_transport_failure(exc):
-            health.failed(target, _describe(exc))
-        raise DownstreamError(target.name, f"{what} failed: {_describe(exc)}", kind="unreachable") from exc
+    finally:
+        # Cancelled from outside (the caller went away): no verdict on the server.
+        if failed is not None:
+            await breaker.failure(target, failed[0], failed[1])
+        elif answered:
+            await breaker.success(target)
 
 
 def _check_size(target: Target, what: str, result: Any) -> Any:
@@ -502,3 +533,33 @@ async def call_tool(
     ):
         result = await client.call_tool(tool, arguments, progress_callback=progress, meta=meta)
     return _check_size(target, what, result)
+
+
+async def probe(target: Target, *, test: bool = False) -> Listing:
+    """A status probe (omni/monitoring/status/): a fresh connection (connect and initialize, or
+    server/discover), then the complete listing, through the same opener as every call (egress
+    policy, request signing, response limits). Not refused by an open circuit breaker: the probe
+    is its half-open trial, and its outcome closes or re-opens it. Raises ``DownstreamError``.
+
+    ``test``: a connection test of settings not saved yet (the server form): neither the breaker
+    nor ``health`` hears of it (there is no connection of that name and key to mark)."""
+    token = breaker.bypass.set(breaker.TEST if test else breaker.PROBE)
+    try:
+        listing = Listing()
+        async with _guard(target, "probe"), open_client(target) as client:
+            capabilities = client.server_capabilities
+            if capabilities.tools is not None:
+                listing.tools = await _pages(target, lambda c: client.list_tools(cursor=c), "tools", "tools")
+            if capabilities.prompts is not None:
+                listing.prompts = await _pages(
+                    target, lambda c: client.list_prompts(cursor=c), "prompts", "prompts"
+                )
+            if capabilities.resources is not None:
+                listing.resources = await _pages(
+                    target, lambda c: client.list_resources(cursor=c), "resources", "resources"
+                )
+        if not test:
+            health.answered(target)
+        return listing
+    finally:
+        breaker.bypass.reset(token)

@@ -40,6 +40,7 @@ DOWNSTREAM_FAILED = -32010
 DOWNSTREAM_TIMEOUT = -32011
 UNAUTHORIZED_SCOPE = -32012
 DOWNSTREAM_TOO_LARGE = -32015  # a downstream limit (docs/security.md, "Downstream limits")
+SERVER_UNAVAILABLE = -32016  # the server's circuit breaker is open (omni/gateway/breaker.py)
 CATALOGUE_META_KEY = "io.omni/catalogue"
 
 current_context: contextvars.ContextVar[OrgContext | None] = contextvars.ContextVar(
@@ -135,6 +136,11 @@ async def list_tools(ctx: ServerRequestContext[Any, Any], params: types.Paginate
     tools = [tool for tool in catalogue.tools if catalogue.allows(org_ctx, "tool", tool.name)]
     page, next_cursor = _page(tools, params, 0)
     status = catalogue.status()  # stale, unavailable or pending servers (docs/gateway.md)
+    if status is not None and "withheld" in status:  # only names this caller may see
+        status["withheld"] = {
+            server: [n for n in names if catalogue.allows(org_ctx, "tool", n)]
+            for server, names in status["withheld"].items()
+        }
     meta = {CATALOGUE_META_KEY: status} if status is not None else None
     return types.ListToolsResult(tools=page, next_cursor=next_cursor, _meta=meta)
 
@@ -153,6 +159,7 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
         _denied(org_ctx, "tool", params.name)
         route = None
     if route is None:
+        _raise_if_withheld(catalogue, org_ctx, params.name)
         raise MCPError(
             code=INVALID_PARAMS, message=f"Unknown tool: {params.name}", data={"tool": params.name}
         )
@@ -193,7 +200,9 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
                 log_level=log_level,
             )
         except downstream.DownstreamError as exc:
-            outcome = {"timeout": "timeout", "too_large": "too_large"}.get(exc.kind, "server_error")
+            outcome = {"timeout": "timeout", "too_large": "too_large", "circuit_open": "circuit_open"}.get(
+                exc.kind, "server_error"
+            )
             if exc.kind == "too_large":  # a tool error naming the limit, readable by a model
                 return types.CallToolResult(
                     content=[types.TextContent(type="text", text=str(exc))], is_error=True
@@ -216,6 +225,19 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
         )
 
 
+def _raise_if_withheld(catalogue: Any, org_ctx: OrgContext, name: str) -> None:
+    """A tool of a server that is down (withheld from the catalogue): say so, naming the server,
+    rather than "Unknown tool" (-32016, like an open circuit breaker)."""
+    for server, names in catalogue.withheld.items():
+        if name in names and catalogue.allows(org_ctx, "tool", name):
+            reason = catalogue.unavailable.get(server, "down")
+            raise MCPError(
+                code=SERVER_UNAVAILABLE,
+                message=f"server '{server}': unavailable ({reason[:200]}); its tools return when it answers",
+                data={"server": server, "tool": name},
+            )
+
+
 def _requested_log_level(ctx: ServerRequestContext[Any, Any]) -> str | None:
     meta = ctx.meta
     if meta is None:
@@ -228,6 +250,8 @@ def _downstream_error(exc: downstream.DownstreamError) -> MCPError:
     code = DOWNSTREAM_TIMEOUT if exc.kind == "timeout" else DOWNSTREAM_FAILED
     if exc.kind == "too_large":
         code = DOWNSTREAM_TOO_LARGE
+    if exc.kind == "circuit_open":
+        return MCPError(code=SERVER_UNAVAILABLE, message=str(exc), data=exc.data)
     if exc.code is not None:
         code = exc.code
     return MCPError(code=code, message=str(exc), data={"server": exc.server})

@@ -25,3 +25,8 @@ class MonitoringConfig(AppConfig):
         from omni.monitoring.usage import setup as usage_setup  # counters subscribe, task registered
 
         usage_setup()
+        # mstatus: the probe task (Celery finds it), the breaker's passive signals, the /metrics collector.
+        from omni.monitoring.status import tasks  # noqa: F401
+        from omni.monitoring.status.services import connect_signals
+
+        connect_signals()

@@ -226,6 +226,10 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
                     answer["errors"][key] = result.error_text
                     break
                 items.extend(result.response.get(key, []))
+                if key == "tools":  # servers that are down: their tools are shown unavailable
+                    status = (result.response.get("_meta") or {}).get("io.omni/catalogue") or {}
+                    answer["unavailable"] = status.get("unavailable") or {}
+                    answer["withheld"] = status.get("withheld") or {}
                 cursor = result.response.get("nextCursor")
                 if not cursor:
                     break

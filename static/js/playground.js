@@ -113,6 +113,8 @@
     for (const key of ["tools", "prompts", "resources", "resourceTemplates"]) {
       state.catalogue[key] = message[key] || [];
     }
+    state.catalogue.unavailable = message.unavailable || {};
+    state.catalogue.withheld = message.withheld || {};
     const errors = Object.entries(message.errors || {}).map(([key, text]) => key + ": " + text);
     $("pg-catalogue-errors").textContent = errors.join(" · ");
     $("pg-count-tools").textContent = state.catalogue.tools.length;
@@ -141,13 +143,40 @@
     );
   }
 
+  // The tools of a server that is down (tools/list withholds them): greyed, with the reason.
+  function unavailableTools(needle) {
+    const rows = [];
+    const unavailable = state.catalogue.unavailable || {};
+    const withheld = state.catalogue.withheld || {};
+    for (const [server, reason] of Object.entries(unavailable)) {
+      const names = withheld[server] && withheld[server].length ? withheld[server] : [server + "__*"];
+      for (const name of names) {
+        if (needle && !name.toLowerCase().includes(needle)) continue;
+        rows.push(
+          el(
+            "li",
+            { class: "pg-unavailable", "data-server": server },
+            el(
+              "button",
+              { type: "button", disabled: "disabled", title: "unavailable: " + reason },
+              el("span", { class: "pg-name", text: name }),
+              el("span", { class: "pg-desc", text: "unavailable — " + reason })
+            )
+          )
+        );
+      }
+    }
+    return rows;
+  }
+
   function renderLists() {
     const needle = $("pg-filter").value.trim().toLowerCase();
     const tools = state.catalogue.tools.filter((t) => matches(t, needle));
     $("pg-list-tools").replaceChildren(
       ...tools.map((tool) =>
         listButton(tool.name, tool.description, state.tool && state.tool.name === tool.name, () => selectTool(tool))
-      )
+      ),
+      ...unavailableTools(needle)
     );
     const prompts = state.catalogue.prompts.filter((p) => matches(p, needle));
     $("pg-list-prompts").replaceChildren(

@@ -58,6 +58,7 @@ SERVER_DATA = {
     "url": "https://mcp.example.com/mcp",
     "enabled": "on",
     "timeout_seconds": "5",
+    "save_anyway": "1",  # nothing listens there: save without the connection test's verdict
 }
 
 ROUTES = [

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('monitoring', '0002_heartbeats'),
+        ('monitoring', '0003_server_status'),
         ('tenants', '0002_invitation'),
     ]
 

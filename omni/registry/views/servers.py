@@ -8,6 +8,7 @@ policy…); the details are in the server log."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import time
@@ -75,6 +76,37 @@ def probe(server: ServerConnection) -> dict[str, Any]:
     }
 
 
+def connection_test(server: ServerConnection) -> dict[str, Any]:
+    """Connect to ``server`` as the form would save it (not saved yet): a fresh connection and
+    the listing, through the gateway's opener. ``{"ok": False, "error": ...}`` when it fails."""
+    started = time.monotonic()
+    downstream._url_modes.pop(server.url, None)
+    try:
+        target = dataclasses.replace(Target.from_connection(server), allowlist=frozenset())
+        listing = async_to_sync(downstream.probe)(target, test=True)
+    except (DownstreamError, CredentialUnreadable) as exc:
+        return {"ok": False, "error": str(exc), "elapsed_ms": round((time.monotonic() - started) * 1000)}
+    elapsed = round((time.monotonic() - started) * 1000)
+    return {"ok": True, "tool_count": len(listing.tools), "elapsed_ms": elapsed}
+
+
+def save_server(request: HttpRequest, item: ServerConnection | None = None) -> HttpResponse:
+    """The create/edit form. Saving an enabled server tests the connection first; when the test
+    fails the form comes back with the error and a "Save anyway" button (``save_anyway``)."""
+    template, extra = "registry/server_form.html", {"allow_stdio": settings.MCP_ALLOW_ORG_STDIO}
+    if request.method == "POST" and not request.POST.get("save_anyway"):
+        candidate = copy.copy(item) if item is not None else ServerConnection()
+        form = SERVERS.form(request.POST, request.FILES, instance=candidate, ctx=request.org_ctx)
+        if form.is_valid() and form.cleaned_data.get("enabled"):
+            result = connection_test(form.save(commit=False))
+            if not result["ok"]:
+                # Typed by this user a moment ago: kept for the "Save anyway" resubmission.
+                form.fields["new_credential"].widget.render_value = True
+                context = {"form": form, "item": item, "kind": SERVERS, "connection_error": result, **extra}
+                return render_org(request, template, context, status=400)
+    return edit_item(request, SERVERS, template, item, **extra)
+
+
 @org_view(REGISTRY_READ)
 def server_list(request: HttpRequest, slug: str) -> HttpResponse:
     return render_org(
@@ -87,7 +119,7 @@ def server_list(request: HttpRequest, slug: str) -> HttpResponse:
 
 @org_view(REGISTRY_WRITE)
 def server_create(request: HttpRequest, slug: str) -> HttpResponse:
-    return edit_item(request, SERVERS, "registry/server_form.html", allow_stdio=settings.MCP_ALLOW_ORG_STDIO)
+    return save_server(request)
 
 
 @org_view(REGISTRY_READ)
@@ -122,10 +154,7 @@ def server_test(request: HttpRequest, slug: str, item_id: str) -> HttpResponse:
 
 @org_view(REGISTRY_WRITE)
 def server_edit(request: HttpRequest, slug: str, item_id: str) -> HttpResponse:
-    server = own_item(request, SERVERS, item_id)
-    return edit_item(
-        request, SERVERS, "registry/server_form.html", server, allow_stdio=settings.MCP_ALLOW_ORG_STDIO
-    )
+    return save_server(request, own_item(request, SERVERS, item_id))
 
 
 @require_POST

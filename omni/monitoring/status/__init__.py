@@ -1,0 +1,1 @@
+"""Downstream server status: probes, passive signals, badges and uptime (docs/monitoring.md)."""
