@@ -153,19 +153,11 @@ def rollup_minutes(minutes: Iterable[int]) -> RollupResult:
 
 
 def purge(now: datetime | None = None) -> int:
-    """Delete rows past their retention (``USAGE_*_RETENTION``), in bounded batches."""
-    # TODO(lead): omni/privacy/retention/registry.py was not on main when this was written: once it
-    # is, register UsageMinute/UsageHour/UsageDay there (RetentionClass with the USAGE_*_RETENTION
-    # defaults and purge_model as the deletion function) and drop this call from rollup().
+    """Delete per-minute rows older than ``USAGE_MINUTE_RETENTION_HOURS`` (operational: the hour and
+    day tables keep their sums), in bounded batches. The hour and day tables are retention classes
+    of the privacy app (omni/monitoring/retention.py): per-organization periods, legal hold."""
     now = now or timezone.now()
-    removed = 0
-    for model, keep in (
-        (UsageMinute, timedelta(hours=settings.USAGE_MINUTE_RETENTION_HOURS)),
-        (UsageHour, timedelta(days=settings.USAGE_HOUR_RETENTION_DAYS)),
-        (UsageDay, timedelta(days=settings.USAGE_DAY_RETENTION_DAYS)),
-    ):
-        removed += purge_model(model, now - keep)
-    return removed
+    return purge_model(UsageMinute, now - timedelta(hours=settings.USAGE_MINUTE_RETENTION_HOURS))
 
 
 def purge_model(model: type[UsageBase], before: datetime, *, max_batches: int = 20) -> int:
