@@ -567,3 +567,14 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
     },
 }
+
+# --------------------------------------------------------------------------- privacy: data-subject rights (pdsr)
+# Export archives: their one-time download link expires after this many hours.
+DSR_EXPORT_LINK_HOURS = env_int("DSR_EXPORT_LINK_HOURS", 24, minimum=1)
+# Erasure of an account or an organization waits this long (the person can cancel meanwhile).
+DSR_ERASURE_GRACE_HOURS = env_int("DSR_ERASURE_GRACE_HOURS", 168, minimum=0)
+CELERY_IMPORTS = [*globals().get("CELERY_IMPORTS", []), "omni.privacy.subjects.tasks"]
+CELERY_BEAT_SCHEDULE["privacy-due-requests"] = {
+    "task": "omni.privacy.subjects.tasks.process_due_requests",
+    "schedule": 600.0,
+}

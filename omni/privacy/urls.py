@@ -1,3 +1,6 @@
-from django.urls import path  # noqa: F401
+from django.urls import include, path  # noqa: F401
+
+app_name = "privacy"
 
 urlpatterns: list = []
+urlpatterns += [path("", include("omni.privacy.urls_subjects"))]
