@@ -30,7 +30,7 @@ class Migration(migrations.Migration):
                 ('via', models.CharField(default='ui', max_length=10)),
                 ('state', models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('ready', 'Ready to download'), ('done', 'Done'), ('cancelled', 'Cancelled'), ('expired', 'Link expired'), ('failed', 'Failed')], default='pending', max_length=10)),
                 ('requested_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('due_at', models.DateTimeField(default=omni.privacy.models.requests._due)),
+                ('due_at', models.DateTimeField(blank=True, help_text='Requested + 30 days (set on creation).')),
                 ('scheduled_for', models.DateTimeField(blank=True, null=True)),
                 ('completed_at', models.DateTimeField(blank=True, null=True)),
                 ('error', models.TextField(blank=True)),

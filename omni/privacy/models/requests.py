@@ -18,10 +18,6 @@ from django.utils import timezone
 DUE_DAYS = 30
 
 
-def _due() -> object:
-    return timezone.now() + timedelta(days=DUE_DAYS)
-
-
 class DataSubjectRequest(models.Model):
     class Kind(models.TextChoices):
         EXPORT = "export", "Export"
@@ -56,7 +52,7 @@ class DataSubjectRequest(models.Model):
     via = models.CharField(max_length=10, default="ui")  # "ui" or "command"
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     requested_at = models.DateTimeField(default=timezone.now)
-    due_at = models.DateTimeField(default=_due)
+    due_at = models.DateTimeField(blank=True, help_text="Requested + 30 days (set on creation).")
     # Erasure: when the grace period ends and the task carries it out.
     scheduled_for = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -79,6 +75,11 @@ class DataSubjectRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of {self.subject_label} ({self.state})"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.due_at is None:
+            self.due_at = self.requested_at + timedelta(days=DUE_DAYS)
+        super().save(*args, **kwargs)
 
     @property
     def overdue(self) -> bool:

@@ -37,6 +37,7 @@ SECRET_FIELDS = frozenset(
         "archive",
         "link_nonce",
         "personal_salts",
+        "env",  # a server connection's environment variables (often tokens)
     }
 )
 CHUNK = 500

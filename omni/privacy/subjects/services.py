@@ -175,21 +175,24 @@ def consume_download(token: str, user: Any, *, request: Any = None) -> Download:
             raise RequestError("This download link has already been used.")
         if dsr.link_nonce != payload.get("n"):
             raise RequestError("This download link is not valid.")
-        if dsr.link_expires_at is None or dsr.link_expires_at <= timezone.now() or dsr.archive is None:
+        expired = dsr.link_expires_at is None or dsr.link_expires_at <= timezone.now() or dsr.archive is None
+        if expired:
             dsr.state, dsr.archive, dsr.link_nonce = State.EXPIRED, None, ""
             dsr.save(update_fields=["state", "archive", "link_nonce"])
-            raise RequestError("This download link has expired.")
-        data = bytes(dsr.archive)
-        dsr.archive, dsr.link_nonce, dsr.downloaded_at, dsr.state = None, "", timezone.now(), State.DONE
-        dsr.save(update_fields=["archive", "link_nonce", "downloaded_at", "state"])
-        record(
-            "privacy.export_downloaded",
-            organization=dsr.organization,
-            actor=user,
-            target=_org_target(dsr.organization) if dsr.organization else _user_target(dsr.user_id),
-            request=request,
-            data={"request": str(dsr.public_id), "bytes": len(data)},
-        )
+        else:
+            data = bytes(dsr.archive)
+            dsr.archive, dsr.link_nonce, dsr.downloaded_at, dsr.state = None, "", timezone.now(), State.DONE
+            dsr.save(update_fields=["archive", "link_nonce", "downloaded_at", "state"])
+            record(
+                "privacy.export_downloaded",
+                organization=dsr.organization,
+                actor=user,
+                target=_org_target(dsr.organization) if dsr.organization else _user_target(dsr.user_id),
+                request=request,
+                data={"request": str(dsr.public_id), "bytes": len(data)},
+            )
+    if expired:  # raised after the commit: the archive is dropped either way
+        raise RequestError("This download link has expired.")
     return Download(dsr.archive_name, data)
 
 
