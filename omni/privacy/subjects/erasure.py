@@ -8,9 +8,9 @@
   invitations they sent and on the test and scenario runs they started (the runs are the
   organization's and stay, without the person),
 * the admin log entries about them,
-* their personal fields in the audit log: actor name and IP of what they did, their name where they
-  were the target, the login names tried for them — erased in place, so the chain still verifies
-  (``omni.audit.erasure``),
+* their personal fields in the audit log: actor name and IP of what they did, their name (and the
+  names of their keys) where they were the target, the login names tried for them — erased in
+  place, so the chain still verifies (``omni.audit.erasure``),
 * the archives of their exports.
 
 The last owner of an organization cannot be erased (``LastOwnerError``): ownership moves first.
@@ -144,6 +144,8 @@ def erase_user(user: Any, *, actor: Any = None, request_id: int | None = None) -
             as_actor |= Q(actor_type=AuditEvent.ActorType.API_KEY, actor_id__in=key_ids)
         erased = erase_personal(AuditEvent.objects.filter(as_actor), ["actor_name", "ip"])
         as_target = Q(target_type="auth.user", target_id=str(pk))
+        if key_ids:  # their keys' names ("zelda's laptop") are theirs too
+            as_target |= Q(target_type="tenants.apikey", target_id__in=key_ids)
         if email:
             as_target |= Q(target_repr__icontains=email)
         erased_t = erase_personal(AuditEvent.objects.filter(as_target), ["target_repr"])
