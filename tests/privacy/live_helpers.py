@@ -142,3 +142,20 @@ class CeleryWorker:
                 self.process.wait(timeout=5)
         self.log.close()
         os.unlink(self.log.name)
+
+
+def in_thread(fn):
+    """Run ORM code in a worker thread (Playwright's sync API runs an event loop in the test's
+    thread, where Django refuses ORM calls) and close that thread's connection afterwards."""
+    import concurrent.futures
+
+    def run():
+        from django.db import connections
+
+        try:
+            return fn()
+        finally:
+            connections.close_all()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result(timeout=120)

@@ -291,8 +291,9 @@ token hashes, and every encrypted field are never exported.
 
 organization.json     the organization: slug, name, settings, creation time.
 members.json          its members: username and role (no email addresses).
-audit_log.json        its audit log, oldest first, with seq, prev_hash and hash (verify the chain
-                      with these; personal fields of erased people show as "[erased]").
+audit_log.json        its audit log, oldest first, with seq, prev_hash and hash, and what the hash
+                      covers besides the fields shown (source, source_seq, chain_version and the
+                      digests of the personal fields); erased personal fields show as "[erased]".
 tables/<app>.<model>.json
                       every other table that belongs to the organization, one file each:
 {tables}
@@ -346,7 +347,18 @@ def org_archive(org: Organization, *, site: str = "Omni MCP") -> bytes:
     audit = AuditEvent.objects.filter(organization_id=org.pk).order_by("seq")
     writer.json_rows(
         "audit_log.json",
-        _rows(audit, lambda e: {**_audit_row(e), "prev_hash": e.prev_hash, "hash": e.hash}),
+        _rows(
+            audit,
+            lambda e: {
+                **_audit_row(e),
+                "source": e.source,
+                "source_seq": e.source_seq,
+                "chain_version": e.chain_version,
+                "personal": e.personal,
+                "prev_hash": e.prev_hash,
+                "hash": e.hash,
+            },
+        ),
     )
     for model, how in tables:
         writer.json_rows(
