@@ -42,6 +42,7 @@ LOGIN = "login"  # any logged-in user, no organization
 SUPERUSER = "superuser"  # platform admins; everyone else (logged in) gets 404
 API = "api"  # REST API for authenticated users; the organization is in the body
 ANY_MEMBER = "any-member"  # every role of the organization
+OWNER = "owner"  # owners only (exporting or deleting the whole organization)
 
 CLASSIFICATION: dict[str, str] = {
     "healthz": PUBLIC,
@@ -112,6 +113,16 @@ CLASSIFICATION: dict[str, str] = {
     "playground:scenario_upload": REGISTRY_WRITE,
     "playground:scenario_delete": REGISTRY_WRITE,
     "playground:scenario_run_detail": REGISTRY_READ,
+    # Data-subject rights (omni/privacy/subjects): the person's own account, and owners.
+    "privacy:account": LOGIN,
+    "privacy:account_export": LOGIN,
+    "privacy:account_erase": LOGIN,
+    "privacy:account_cancel": LOGIN,
+    "privacy:download": LOGIN,  # a bad, used or expired link: 410
+    "privacy:org_requests": OWNER,
+    "privacy:org_export": OWNER,
+    "privacy:org_delete": OWNER,
+    "privacy:org_cancel": OWNER,
 }
 
 # Values for URL parameters: the organization's slug, ids that match nothing.
@@ -185,6 +196,8 @@ def request(client: Client, method: str, path: str):
 
 
 def allowed(role: str, requirement: str) -> bool:
+    if requirement == OWNER:
+        return role == "owner"
     return requirement == ANY_MEMBER or requirement in ROLE_CAPABILITIES[role]
 
 

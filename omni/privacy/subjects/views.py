@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -87,10 +89,10 @@ def account_erase(request: HttpRequest) -> HttpResponse:
 @require_POST
 def account_cancel(request: HttpRequest, public_id) -> HttpResponse:
     dsr = DataSubjectRequest.objects.filter(public_id=public_id, user=request.user).first()
-    if dsr is None:
-        raise Http404
-    if services.cancel(dsr, request.user, request=request):
+    if dsr is not None and services.cancel(dsr, request.user, request=request):
         messages.success(request, "The erasure of your account is cancelled.")
+    else:
+        messages.error(request, "There is no pending erasure of your account to cancel.")
     return redirect("privacy:account")
 
 
@@ -112,11 +114,22 @@ def _require_owner(request: HttpRequest) -> None:
         raise PermissionDenied("Only owners can export or delete the organization.")
 
 
+def owner_only(view):  # noqa: ANN001, ANN201
+    """Between ``org_view`` and ``require_POST``: a lower role gets 403 whatever the method."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:  # noqa: ANN002, ANN003
+        _require_owner(request)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
 @org_view()
 def org_requests(request: HttpRequest, slug: str) -> HttpResponse:
     _require_owner(request)
     org = request.org_ctx.organization
-    members = Membership.objects.filter(organization=org).values("user_id")
+    members = Membership.objects.for_org(request.org_ctx).values("user_id")
     requests = list(
         DataSubjectRequest.objects.filter(
             Q(organization=org) | Q(subject_type=DataSubjectRequest.SubjectType.USER, user_id__in=members)
@@ -142,9 +155,9 @@ def org_requests(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @org_view()
+@owner_only
 @require_POST
 def org_export(request: HttpRequest, slug: str) -> HttpResponse:
-    _require_owner(request)
     services.request_org_export(request.org_ctx.organization, request.user, request=request)
     messages.success(
         request, "The export is being prepared. Its download link appears below when it is ready."
@@ -153,9 +166,9 @@ def org_export(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @org_view()
+@owner_only
 @require_POST
 def org_delete(request: HttpRequest, slug: str) -> HttpResponse:
-    _require_owner(request)
     org = request.org_ctx.organization
     if request.POST.get("confirm_slug", "").strip() != org.slug:
         messages.error(request, "Type the organization's slug to confirm its deletion.")
@@ -169,9 +182,9 @@ def org_delete(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @org_view()
+@owner_only
 @require_POST
 def org_cancel(request: HttpRequest, slug: str, public_id) -> HttpResponse:
-    _require_owner(request)
     dsr = DataSubjectRequest.objects.filter(
         public_id=public_id, organization=request.org_ctx.organization
     ).first()
