@@ -10,6 +10,7 @@ urlpatterns = [
     path("account/erase/", views.account_erase, name="account_erase"),
     path("account/requests/<uuid:public_id>/cancel/", views.account_cancel, name="account_cancel"),
     path("account/download/<str:token>/", views.download, name="download"),
+    path("privacy/requests/", views.all_requests, name="all_requests"),
     path("o/<slug:slug>/privacy/requests/", views.org_requests, name="org_requests"),
     path("o/<slug:slug>/privacy/requests/export/", views.org_export, name="org_export"),
     path("o/<slug:slug>/privacy/requests/delete/", views.org_delete, name="org_delete"),

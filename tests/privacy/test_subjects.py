@@ -320,3 +320,15 @@ def test_org_deletion_after_its_grace_period_removes_every_row(people, django_ca
     assert Note.objects.filter(org_slug=people.org_a.slug).exists()
     assert AuditEvent.objects.filter(action="privacy.org_deleted", target_id=slug).count() == 1
     assert verify_chain()[0] == 0
+
+
+def test_operators_see_every_request_and_nobody_else_does(people, tmp_path):
+    run_command("export_org_data", "--org", people.org_b.slug, "--out", str(tmp_path / "b.zip"))
+    run_command("export_user_data", "--user", people.alice.username, "--out", str(tmp_path / "a.zip"))
+    root = User.objects.create_user(username=f"root-{people.alice.pk}", password="x", is_superuser=True)
+    page = _client(root).get("/privacy/requests/").content.decode()
+    assert f"org {people.org_b.slug}" in page and f"user #{people.alice.pk}" in page
+    assert _client(people.alice).get("/privacy/requests/").status_code == 404
+    # An owner's register shows their organization and its members, not another organization.
+    register = _client(people.alice).get(f"/o/{people.org_a.slug}/privacy/requests/").content.decode()
+    assert f"user #{people.alice.pk}" in register and people.org_b.slug not in register

@@ -119,6 +119,7 @@ CLASSIFICATION: dict[str, str] = {
     "privacy:account_erase": LOGIN,
     "privacy:account_cancel": LOGIN,
     "privacy:download": LOGIN,  # a bad, used or expired link: 410
+    "privacy:all_requests": SUPERUSER,
     "privacy:org_requests": OWNER,
     "privacy:org_export": OWNER,
     "privacy:org_delete": OWNER,

@@ -3,6 +3,7 @@
 * ``/account/`` — the signed-in person: profile, memberships, "Download my data", "Delete my
   account" (password, grace period, cancel), and their requests.
 * ``/account/download/<token>/`` — the one-time link of a ready export (the requester only).
+* ``/privacy/requests/`` — operators (superusers): every request; anyone else gets 404.
 * ``/o/<slug>/privacy/requests/`` — owners: export or delete the organization, cancel a pending
   deletion, and the register of requests about the organization and its members (other roles
   get 403, outsiders 404).
@@ -19,8 +20,9 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
+from omni.audit.views import superuser_view
 from omni.privacy.models import DataSubjectRequest
 from omni.privacy.subjects import services
 from omni.privacy.subjects.erasure import last_owned
@@ -106,6 +108,16 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="{got.name}"'
     response["Cache-Control"] = "no-store"
     return response
+
+
+@require_GET
+@superuser_view
+def all_requests(request: HttpRequest) -> HttpResponse:
+    """Operators (superusers): every request of the platform; everyone else gets 404."""
+    requests = list(DataSubjectRequest.objects.defer("archive").order_by("-requested_at")[:200])
+    for dsr in requests:
+        dsr.download_url = ""
+    return render(request, "privacy/subjects/all_requests.html", {"requests": requests})
 
 
 # --------------------------------------------------------------------------- organizations
