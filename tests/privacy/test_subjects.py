@@ -119,6 +119,8 @@ def test_export_link_works_once_for_its_requester_and_expires(people, django_cap
         assert client.post("/account/export/").status_code == 302
     dsr = DataSubjectRequest.objects.get(user=people.alice, kind="export", via="ui")
     assert dsr.state == "ready" and dsr.archive_bytes > 0 and dsr.link_expires_at > timezone.now()
+    client.post("/account/export/")  # a second click while one is ready builds nothing more
+    assert DataSubjectRequest.objects.filter(user=people.alice, kind="export", via="ui").count() == 1
     page = client.get("/account/").content.decode()
     token = services.download_token(dsr)
     assert f"/account/download/{token}/" in page

@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from omni.audit.services import AuditTarget, record
@@ -57,10 +58,25 @@ def _open(qs: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- exports
+def _open_export(qs: Any) -> DataSubjectRequest | None:
+    """An export of the same subject that is queued, running, or ready and not yet expired."""
+    now = timezone.now()
+    return (
+        qs.select_for_update()
+        .filter(kind=Kind.EXPORT, via="ui")
+        .filter(Q(state__in=[State.PENDING, State.RUNNING]) | Q(state=State.READY, link_expires_at__gt=now))
+        .defer("archive")
+        .first()
+    )
+
+
 def request_user_export(user: Any, *, request: Any = None, via: str = "ui") -> DataSubjectRequest:
     from omni.privacy.subjects.tasks import build_export
 
     with transaction.atomic():
+        open_export = _open_export(DataSubjectRequest.objects.filter(user=user, subject_type="user"))
+        if open_export is not None:  # one at a time: a click more does not build another zip
+            return open_export
         dsr = DataSubjectRequest.objects.create(
             kind=Kind.EXPORT,
             subject_type=DataSubjectRequest.SubjectType.USER,
@@ -84,6 +100,11 @@ def request_org_export(org: Organization, user: Any, *, request: Any = None) -> 
     from omni.privacy.subjects.tasks import build_export
 
     with transaction.atomic():
+        open_export = _open_export(
+            DataSubjectRequest.objects.filter(organization=org, subject_type="organization")
+        )
+        if open_export is not None:
+            return open_export
         dsr = DataSubjectRequest.objects.create(
             kind=Kind.EXPORT,
             subject_type=DataSubjectRequest.SubjectType.ORGANIZATION,
