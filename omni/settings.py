@@ -568,7 +568,7 @@ LOGGING = {
     },
 }
 
-# --------------------------------------------------------------------------- privacy: data-subject rights (pdsr)
+# ------------------------------------------------------------------ privacy: data-subject rights (pdsr)
 # Export archives: their one-time download link expires after this many hours.
 DSR_EXPORT_LINK_HOURS = env_int("DSR_EXPORT_LINK_HOURS", 24, minimum=1)
 # Erasure of an account or an organization waits this long (the person can cancel meanwhile).
