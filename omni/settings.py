@@ -750,3 +750,13 @@ MCP_BREAKER_COOLDOWN_SECONDS = env_float("MCP_BREAKER_COOLDOWN_SECONDS", 30.0, m
 # With REDIS_URL: how often a process re-reads a closed breaker's shared state.
 MCP_BREAKER_SYNC_SECONDS = env_float("MCP_BREAKER_SYNC_SECONDS", 1.0, minimum=0.0)
 # METRICS_ORG_LABEL (the organization as a /metrics label) is defined with the metrics settings.
+# ------------------------------------------------------------------ privacy: data-subject rights (pdsr)
+# Export archives: their one-time download link expires after this many hours.
+DSR_EXPORT_LINK_HOURS = env_int("DSR_EXPORT_LINK_HOURS", 24, minimum=1)
+# Erasure of an account or an organization waits this long (the person can cancel meanwhile).
+DSR_ERASURE_GRACE_HOURS = env_int("DSR_ERASURE_GRACE_HOURS", 168, minimum=0)
+CELERY_IMPORTS = [*globals().get("CELERY_IMPORTS", []), "omni.privacy.subjects.tasks"]
+CELERY_BEAT_SCHEDULE["privacy-due-requests"] = {
+    "task": "omni.privacy.subjects.tasks.process_due_requests",
+    "schedule": 600.0,
+}

@@ -15,6 +15,14 @@ Retention (``omni.privacy.retention``) removes the oldest events, always a prefi
 and in the same transaction appends a checkpoint event (``CHECKPOINT_ACTION``) that names the last
 removed ``seq`` and its hash. Verification starts after the latest checkpoint: the first remaining
 event must link to that hash (``walk(..., start=...)``), and every later event is checked as before.
+**Chain version 2** (every event written since data-subject erasure exists): the personal fields
+(``PERSONAL_FIELDS``: actor name, target id and text, IP) are hashed through a salted digest each,
+``personal[field] = sha256(salt + value)``, kept in the hashed ``personal`` column; the salts live in
+``personal_salts``, which is not hashed. While a salt is there, verification recomputes the digest
+from the value (an edited name is detected as before). Erasing a person drops the salt and replaces
+the value with ``ERASED[field]``: the event keeps its place and its hash, and without the salt the
+digest says nothing (it cannot be brute-forced over the small space of IPs or names). Version 1
+events (written before) hash the values themselves and cannot be erased without breaking the chain.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,6 +57,12 @@ HASHED_FIELDS: tuple[str, ...] = (
     "data",
     "prev_hash",
 )
+
+# Chain version 2: these are hashed through ``personal`` (salted digests), not by value.
+PERSONAL_FIELDS: tuple[str, ...] = ("actor_name", "target_id", "target_repr", "ip")
+# What an erased personal field holds (the only values an erased field may hold).
+ERASED: dict[str, str] = {"actor_name": "[erased]", "target_id": "", "target_repr": "[erased]", "ip": ""}
+CURRENT_VERSION = 2
 
 
 def clean_text(value: Any, limit: int | None = None) -> str:
@@ -81,10 +96,46 @@ def _timestamp(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+def personal_digest(salt: str, value: str) -> str:
+    """sha256 of a personal field's value under its salt (hex)."""
+    return hashlib.sha256(f"{salt}:{value}".encode()).hexdigest()
+
+
+def seal(event: AuditEvent) -> None:
+    """Make a new (unsaved) event a version-2 event: a fresh salt and digest per personal field.
+    Call before ``compute_hash``."""
+    event.chain_version = CURRENT_VERSION
+    salts = {name: secrets.token_hex(16) for name in PERSONAL_FIELDS}
+    event.personal_salts = salts
+    event.personal = {name: personal_digest(salts[name], getattr(event, name)) for name in PERSONAL_FIELDS}
+
+
+def personal_problems(event: AuditEvent) -> list[str]:
+    """The personal fields of a version-2 event that do not match their digest (edited), or that
+    were erased (no salt) but hold something else than the erasure marker."""
+    if getattr(event, "chain_version", 1) < 2:
+        return []
+    salts = event.personal_salts if isinstance(event.personal_salts, dict) else {}
+    digests = event.personal if isinstance(event.personal, dict) else {}
+    bad = []
+    for name in PERSONAL_FIELDS:
+        value = getattr(event, name)
+        salt = salts.get(name)
+        if salt:
+            if personal_digest(salt, value) != digests.get(name):
+                bad.append(name)
+        elif value != ERASED[name]:
+            bad.append(name)
+    return bad
+
+
 def canonical(event: AuditEvent) -> bytes:
     """The bytes that are hashed: the hashed fields as sorted, compact, UTF-8 JSON."""
     values: dict[str, Any] = {}
+    version = getattr(event, "chain_version", 1) or 1
     for name in HASHED_FIELDS:
+        if version >= 2 and name in PERSONAL_FIELDS:
+            continue
         value = getattr(event, name)
         if name == "public_id":
             value = str(value)
@@ -94,6 +145,9 @@ def canonical(event: AuditEvent) -> bytes:
     if getattr(event, "source", ""):
         values["source"] = event.source
         values["source_seq"] = event.source_seq
+    if version >= 2:
+        values["chain_version"] = version
+        values["personal"] = event.personal
     return json.dumps(
         values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
@@ -195,6 +249,16 @@ def walk(
             result.problems.append(
                 Problem(event.seq, "edited", f"seq {event.seq}: content does not match its hash (edited?)")
             )
+        else:
+            bad = personal_problems(event)
+            if bad:
+                result.problems.append(
+                    Problem(
+                        event.seq,
+                        "edited",
+                        f"seq {event.seq}: {', '.join(bad)} does not match its digest (edited?)",
+                    )
+                )
         expected_seq, expected_prev = event.seq + 1, event.hash
     if head is not None and (head.last_seq != expected_seq - 1 or head.last_hash != expected_prev):
         last = expected_seq - 1

@@ -39,6 +39,16 @@ class AuditQuerySet(TenantQuerySet):
 
     update.alters_data = True
 
+    def erase_fields(self, **values: Any) -> int:
+        """The update that erasure makes (``omni.audit.erasure``): personal fields to their markers
+        and salts dropped. Nothing else; the PostgreSQL trigger enforces the same rule."""
+        allowed = {"actor_name", "target_id", "target_repr", "ip", "personal_salts"}
+        if not set(values) <= allowed:
+            raise AuditImmutableError("only personal fields of an audit event can be erased")
+        return super().update(**values)
+
+    erase_fields.alters_data = True
+
     def delete(self) -> Any:
         raise AuditImmutableError("audit events cannot be deleted")
 
@@ -91,6 +101,14 @@ class AuditEvent(models.Model):
     # written directly (``record``).
     source = models.CharField(max_length=100, blank=True, default="", editable=False)
     source_seq = models.BigIntegerField(null=True, blank=True, editable=False)
+    # Chain version 2 (omni.audit.chain): the personal fields (actor_name, target_id, target_repr,
+    # ip) are hashed through ``personal`` — a salted sha256 per field — instead of their values. The
+    # salts (``personal_salts``, not hashed) are dropped when the person is erased and the values
+    # replaced by ERASED markers: the hash still verifies, and nothing links the row to the person.
+    # Version 1 rows (written before) hash the values themselves.
+    chain_version = models.PositiveSmallIntegerField(default=1, editable=False)
+    personal = models.JSONField(default=dict, blank=True, editable=False)
+    personal_salts = models.JSONField(default=dict, blank=True, editable=False)
 
     objects = AuditQuerySet.as_manager()
 

@@ -29,7 +29,7 @@ from django.db import models as dj_models
 from django.http import HttpRequest
 from django.utils import timezone
 
-from omni.audit.chain import clean_text, compute_hash, jsonable
+from omni.audit.chain import clean_text, compute_hash, jsonable, seal
 from omni.audit.context import current_scope, request_id_for
 from omni.audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
 from omni.tenants.context import OrgContext
@@ -214,6 +214,7 @@ def _append_once(values: Mapping[str, Any], using: str) -> AuditEvent:
         event = AuditEvent(
             seq=head.last_seq + 1, prev_hash=head.last_hash, created_at=timezone.now(), **values
         )
+        seal(event)
         event.hash = compute_hash(event)
         event.save(using=using)
         AuditChainHead.objects.using(using).filter(pk=1).update(last_seq=event.seq, last_hash=event.hash)

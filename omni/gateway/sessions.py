@@ -150,6 +150,11 @@ class SessionBackend:
         API key). Returns how many were open."""
         raise NotImplementedError
 
+    def end_org_sessions(self, org_id: int) -> int:
+        """From any thread: end every session of organization ``org_id`` (the organization is
+        being deleted). Returns how many were open."""
+        raise NotImplementedError
+
     # ------------------------------------------------------------------ quotas
     async def live_sessions(self, credential: str, org_id: int) -> tuple[int, int]:
         """How many sessions are open for ``credential`` and for ``org_id`` (expired ones are

@@ -82,6 +82,13 @@ class MemorySessionBackend(SessionBackend):
                 self._drop(session_id, announce=True)
             return len(ended)
 
+    def end_org_sessions(self, org_id: int) -> int:
+        with self._lock:
+            ended = [sid for sid, (record, _) in self._sessions.items() if record.org_id == org_id]
+            for session_id in ended:
+                self._drop(session_id, announce=True)
+            return len(ended)
+
     def _append_locked(self, session_id: str, stream_id: str, data: str) -> str:
         stream = self._streams.setdefault((session_id, stream_id), _MemoryStream())
         stream.seq += 1

@@ -229,6 +229,20 @@ class RedisSessionBackend(SessionBackend):
             ended += 1
         return ended
 
+    def end_org_sessions(self, org_id: int) -> int:
+        client = self._sync_client()
+        ended = 0
+        for session_id in client.smembers(self._org_key(org_id)):
+            data = client.hgetall(self._key(session_id))
+            if data:
+                keys = list(client.smembers(self._index_key(session_id)))
+                pipe = client.pipeline(transaction=True)
+                self._ending(pipe, session_id, data, keys)
+                pipe.execute()
+                ended += 1
+        client.delete(self._org_key(org_id), f"{PREFIX}:open:org:{org_id}")
+        return ended
+
     def append_sync(self, session_id: str, stream_id: str, data: str) -> str:
         pipe = sync_client(self.url, "once").pipeline(transaction=False)
         self._queue_append(pipe, session_id, stream_id, data)

@@ -3,6 +3,7 @@ and deletions (made with the trigger disabled), and one chain from concurrent wr
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 from django.core.management import CommandError
 from django.db import DatabaseError, connection, connections, transaction
 
-from omni.audit.chain import GENESIS_HASH, compute_hash
+from omni.audit.chain import GENESIS_HASH, compute_hash, personal_digest
 from omni.audit.models import AuditChainHead, AuditEvent, AuditImmutableError
 from omni.audit.services import AuditTarget, append, build_event, record
 from omni.tenants.services import delete_organization
@@ -161,12 +162,16 @@ def test_verify_detects_an_edit_made_with_the_trigger_disabled(world, run_on_com
     assert status == 1
     assert f"first broken seq {target.seq}" in out
     assert f"seq {target.seq} [edited]" in out
-    # Re-hashing the edited row does not help: the next row's link breaks instead.
+    # Re-hashing the edited row (its personal digest, then its hash) does not help: the next
+    # row's link breaks instead.
     edited = AuditEvent.objects.get(pk=target.pk)
+    assert edited.chain_version == 2
+    edited.personal["actor_name"] = personal_digest(edited.personal_salts["actor_name"], edited.actor_name)
     _trigger(enabled=False)
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE audit_auditevent SET hash = %s WHERE id = %s", [compute_hash(edited), target.pk]
+            "UPDATE audit_auditevent SET personal = %s, hash = %s WHERE id = %s",
+            [json.dumps(edited.personal), compute_hash(edited), target.pk],
         )
     _trigger(enabled=True)
     status, out = verify()

@@ -46,6 +46,7 @@ SUPERUSER_API = "superuser-api"  # the same for an API: anonymous 401, others 40
 API = "api"  # REST API for authenticated users; the organization is in the body
 ANY_MEMBER = "any-member"  # every role of the organization
 NETWORK = "network"  # /metrics: METRICS_TOKEN or an address in METRICS_ALLOW_CIDRS, logged in or not
+OWNER = "owner"  # owners only (exporting or deleting the whole organization)
 
 CLASSIFICATION: dict[str, str] = {
     "healthz": PUBLIC,
@@ -166,6 +167,17 @@ CLASSIFICATION: dict[str, str] = {
     "usage:ops": SUPERUSER,
     "ops-health": SUPERUSER,
     "ops-health-json": SUPERUSER_API,
+    # Data-subject rights (omni/privacy/subjects): the person's own account, and owners.
+    "privacy:account": LOGIN,
+    "privacy:account_export": LOGIN,
+    "privacy:account_erase": LOGIN,
+    "privacy:account_cancel": LOGIN,
+    "privacy:download": LOGIN,  # a bad, used or expired link: 410
+    "privacy:all_requests": SUPERUSER,
+    "privacy:org_requests": OWNER,
+    "privacy:org_export": OWNER,
+    "privacy:org_delete": OWNER,
+    "privacy:org_cancel": OWNER,
 }
 
 # Values for URL parameters: the organization's slug, ids that match nothing.
@@ -239,6 +251,8 @@ def request(client: Client, method: str, path: str):
 
 
 def allowed(role: str, requirement: str) -> bool:
+    if requirement == OWNER:
+        return role == "owner"
     return requirement == ANY_MEMBER or requirement in ROLE_CAPABILITIES[role]
 
 

@@ -16,7 +16,7 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from omni.audit.chain import compute_hash
+from omni.audit.chain import compute_hash, seal
 from omni.audit.models import AuditDeadLetter, AuditEvent, AuditSource
 from omni.audit.spool.events import SpooledEvent
 
@@ -69,6 +69,7 @@ def write_batch(events: list[SpooledEvent], using: str = DEFAULT_DB_ALIAS) -> Wr
                 source_seq=event.source_seq,
                 **values,
             )
+            seal(row)
             row.hash = compute_hash(row)
             prev_hash = row.hash
             rows.append(row)

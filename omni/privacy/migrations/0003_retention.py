@@ -1,7 +1,8 @@
 """Retention (omni/privacy/retention): organizations' periods and legal hold, the record of runs, and
 the one way an audit event may be deleted.
 
-On PostgreSQL the audit table refuses UPDATE and DELETE in SQL (audit migration 0002). Retention
+On PostgreSQL the audit table refuses UPDATE and DELETE in SQL (audit migrations 0002 and 0004:
+the only updates allowed are an organization's deletion and a person's erasure). Retention
 must remove the oldest events, so the trigger function now lets a DELETE through when the
 transaction set ``omni.audit_prune`` to ``on`` (``SET LOCAL``, which only
 ``omni.privacy.retention.audit`` does, together with writing the checkpoint event that
@@ -17,11 +18,33 @@ from django.db import migrations, models
 
 PRUNABLE = r"""
 CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger AS $$
+DECLARE
+    personal text[] := ARRAY['actor_name', 'target_id', 'target_repr', 'ip'];
+    erased jsonb := '{"actor_name": "[erased]", "target_id": "", "target_repr": "[erased]", "ip": ""}';
+    name text;
 BEGIN
     IF TG_OP = 'UPDATE'
        AND OLD.organization_id IS NOT NULL
        AND NEW.organization_id IS NULL
        AND (to_jsonb(NEW) - 'organization_id') = (to_jsonb(OLD) - 'organization_id') THEN
+        RETURN NEW;
+    END IF;
+    IF TG_OP = 'UPDATE'
+       AND OLD.chain_version >= 2
+       AND NEW.organization_id IS NOT DISTINCT FROM OLD.organization_id
+       AND (to_jsonb(NEW) - personal - 'personal_salts') = (to_jsonb(OLD) - personal - 'personal_salts')
+       AND OLD.personal_salts @> NEW.personal_salts THEN
+        FOREACH name IN ARRAY personal LOOP
+            IF (to_jsonb(NEW) -> name) IS DISTINCT FROM (to_jsonb(OLD) -> name)
+               AND ((to_jsonb(NEW) -> name) IS DISTINCT FROM (erased -> name) OR NEW.personal_salts ? name) THEN
+                RAISE EXCEPTION 'audit_auditevent is append-only: % may only be erased', name
+                    USING ERRCODE = 'insufficient_privilege';
+            END IF;
+            IF NOT (NEW.personal_salts ? name) AND (to_jsonb(NEW) -> name) IS DISTINCT FROM (erased -> name) THEN
+                RAISE EXCEPTION 'audit_auditevent is append-only: % lost its salt but was not erased', name
+                    USING ERRCODE = 'insufficient_privilege';
+            END IF;
+        END LOOP;
         RETURN NEW;
     END IF;
     IF TG_OP = 'DELETE' AND current_setting('omni.audit_prune', true) = 'on' THEN
@@ -33,13 +56,36 @@ END;
 $$ LANGUAGE plpgsql;
 """
 
+# The function as audit migration 0004 left it (erasure allowed, no pruning).
 APPEND_ONLY = r"""
 CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger AS $$
+DECLARE
+    personal text[] := ARRAY['actor_name', 'target_id', 'target_repr', 'ip'];
+    erased jsonb := '{"actor_name": "[erased]", "target_id": "", "target_repr": "[erased]", "ip": ""}';
+    name text;
 BEGIN
     IF TG_OP = 'UPDATE'
        AND OLD.organization_id IS NOT NULL
        AND NEW.organization_id IS NULL
        AND (to_jsonb(NEW) - 'organization_id') = (to_jsonb(OLD) - 'organization_id') THEN
+        RETURN NEW;
+    END IF;
+    IF TG_OP = 'UPDATE'
+       AND OLD.chain_version >= 2
+       AND NEW.organization_id IS NOT DISTINCT FROM OLD.organization_id
+       AND (to_jsonb(NEW) - personal - 'personal_salts') = (to_jsonb(OLD) - personal - 'personal_salts')
+       AND OLD.personal_salts @> NEW.personal_salts THEN
+        FOREACH name IN ARRAY personal LOOP
+            IF (to_jsonb(NEW) -> name) IS DISTINCT FROM (to_jsonb(OLD) -> name)
+               AND ((to_jsonb(NEW) -> name) IS DISTINCT FROM (erased -> name) OR NEW.personal_salts ? name) THEN
+                RAISE EXCEPTION 'audit_auditevent is append-only: % may only be erased', name
+                    USING ERRCODE = 'insufficient_privilege';
+            END IF;
+            IF NOT (NEW.personal_salts ? name) AND (to_jsonb(NEW) -> name) IS DISTINCT FROM (erased -> name) THEN
+                RAISE EXCEPTION 'audit_auditevent is append-only: % lost its salt but was not erased', name
+                    USING ERRCODE = 'insufficient_privilege';
+            END IF;
+        END LOOP;
         RETURN NEW;
     END IF;
     RAISE EXCEPTION 'audit_auditevent is append-only: % refused', TG_OP
@@ -63,7 +109,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("privacy", "0001_initial"),
-        ("audit", "0003_spool"),
+        ("audit", "0004_personal_fields"),  # the trigger function below extends that one
         ("tenants", "0002_invitation"),
     ]
 

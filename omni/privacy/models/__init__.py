@@ -2,4 +2,5 @@
 
 Each module is imported here so Django finds its models."""
 
+from omni.privacy.models.requests import DataSubjectRequest  # noqa: F401
 from omni.privacy.models.retention import OrgRetention, RetentionRun  # noqa: F401
