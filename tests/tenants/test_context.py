@@ -72,6 +72,7 @@ MATRIX = {
     p.ORG_MANAGE: {"owner", "admin"},
     p.AUDIT_READ: {"owner", "admin"},
     p.PRIVACY_MANAGE: {"owner"},
+    p.USAGE_READ: {"owner", "admin"},
 }
 
 

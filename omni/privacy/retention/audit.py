@@ -32,7 +32,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from omni.audit.chain import CHECKPOINT_ACTION, compute_hash, latest_checkpoint
+from omni.audit.chain import CHECKPOINT_ACTION, compute_hash, latest_checkpoint, personal_problems
 from omni.audit.models import GENESIS_HASH, AuditEvent
 from omni.audit.services import Actor, append, build_event
 
@@ -99,7 +99,7 @@ def _due_prefix(
     for event in events:
         if not _due(event, cutoffs, platform, only_org_id):
             break
-        if compute_hash(event) != event.hash:
+        if compute_hash(event) != event.hash or personal_problems(event):
             raise ChainBrokenError(f"audit event seq {event.seq} does not match its hash: not pruning it")
         if expected_prev is not None and event.prev_hash != expected_prev:
             raise ChainBrokenError(
