@@ -7,3 +7,10 @@ class PrivacyConfig(AppConfig):
     name = "omni.privacy"
     label = "privacy"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from omni.audit import sealing
+        from omni.privacy.crypto import audit
+
+        # Tool-call arguments are masked and encrypted before the audit log stores them.
+        sealing.register(sealer=audit.seal_arguments, opener=audit.open_arguments)

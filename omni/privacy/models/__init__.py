@@ -1,3 +1,5 @@
 """The privacy app's models, one module per concern (data keys, retention, data-subject requests).
 
 Each module is imported here so Django finds its models."""
+
+from omni.privacy.models.keys import DataKey  # noqa: F401
