@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SECRET = "secret"
+SECRET = "secret"  # noqa: S105 (a class name, not a password)
 PERSONAL = "personal"
 CONTENT = "content"
 OPERATIONAL = "operational"
@@ -237,7 +237,8 @@ MODELS: tuple[ModelEntry, ...] = (
         "with the connection; organization deletion",
         _f(
             {
-                "id uuid tool_name approved_hash pending_hash status first_seen_at changed_at approved_at": OP,
+                "id uuid tool_name approved_hash pending_hash status": OP,
+                "first_seen_at changed_at approved_at": OP,
                 "connection": OP,
                 "approved_definition pending_definition": FieldClass(
                     CONTENT, note="plain: a downstream tool's public definition, compared on every listing"
@@ -383,7 +384,8 @@ MODELS: tuple[ModelEntry, ...] = (
         "organization deletion; crypto-shredding",
         _f(
             {
-                "id public_id trigger origin stop_on_failure status total_steps passed_steps failed_steps": OP,
+                "id public_id trigger origin stop_on_failure status": OP,
+                "total_steps passed_steps failed_steps": OP,
                 "duration_ms started_at finished_at": OP,
                 "organization": ORG_FK,
                 "user": USER_FK,
@@ -564,7 +566,7 @@ MODELS: tuple[ModelEntry, ...] = (
         "proxy of authtoken.Token",
         "never",
         "user erasure",
-        _f({"key": FieldClass(SECRET, note="same table as authtoken.Token"), "user": USER_FK, "created": OP}),
+        _f({"key": FieldClass(SECRET, note="plain: same table as authtoken.Token"), "user": USER_FK, "created": OP}),
     ),
 )
 
@@ -695,8 +697,8 @@ def render_markdown() -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     lines += [
-        f"| `{_cell(r.pattern)}` | {r.kind} | {_cell(r.content)} | {_cell(r.readers)} | {_cell(r.retention)} | "
-        f"{_cell(r.erasure)} |"
+        f"| `{_cell(r.pattern)}` | {r.kind} | {_cell(r.content)} | {_cell(r.readers)} | "
+        f"{_cell(r.retention)} | {_cell(r.erasure)} |"
         for r in REDIS
     ]
     return "\n".join(lines) + "\n"

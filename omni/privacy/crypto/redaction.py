@@ -150,6 +150,8 @@ SECRET_KEY_NAMES = _compile(
 
 def mask_text(text: str, *, personal: bool = False) -> str:
     """``text`` with every secret (and, with ``personal``, every personal-data pattern) masked."""
+    if type(text) is not str:  # a str subclass (an enum member): RE2 rebuilds results with type(text)
+        text = str.__str__(text)
     for pattern in SECRET_PATTERNS + (PERSONAL_PATTERNS if personal else ()):
         text = pattern.regex.sub(pattern.replace, text)
     return text
