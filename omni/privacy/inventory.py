@@ -566,7 +566,13 @@ MODELS: tuple[ModelEntry, ...] = (
         "proxy of authtoken.Token",
         "never",
         "user erasure",
-        _f({"key": FieldClass(SECRET, note="plain: same table as authtoken.Token"), "user": USER_FK, "created": OP}),
+        _f(
+            {
+                "key": FieldClass(SECRET, note="plain: same table as authtoken.Token"),
+                "user": USER_FK,
+                "created": OP,
+            }
+        ),
     ),
 )
 

@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import include, path
 
-urlpatterns: list = []
+app_name = "privacy"
+
+urlpatterns: list = [
+    path("", include("omni.privacy.urls_crypto")),
+]

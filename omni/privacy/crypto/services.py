@@ -60,3 +60,44 @@ def destroy_org_key(organization: Any, *, actor: Any = None, request: Any = None
         data={"key_ids": destroyed},
     )
     return destroyed
+
+
+def set_personal_data_masking(
+    organization: Any, enabled: bool, *, actor: Any = None, request: Any = None
+) -> bool:
+    """Turn masking of personal data (emails, phones, cards, IBANs) in stored payloads on or off;
+    returns whether it changed. Recorded as ``org.settings_change``."""
+    from django.db import transaction
+
+    from omni.privacy.crypto.redaction import PERSONAL_DATA_SETTING
+
+    with transaction.atomic():
+        locked = type(organization).objects.select_for_update().get(pk=organization.pk)
+        values = dict(locked.settings or {})
+        before = values.get(PERSONAL_DATA_SETTING) is True
+        if before == enabled:
+            return False
+        values[PERSONAL_DATA_SETTING] = enabled
+        locked.settings = values
+        locked.save(update_fields=["settings"])
+        organization.settings = values
+        record(
+            "org.settings_change",
+            organization=organization,
+            actor=actor,
+            target=organization,
+            request=request,
+            data={"setting": PERSONAL_DATA_SETTING, "before": before, "after": enabled},
+        )
+    return True
+
+
+def key_status(organization: Any) -> dict[str, Any]:
+    """What the encryption page shows: the organization's keys (ids, dates, master key), no secrets."""
+    model = apps.get_model("privacy", "DataKey")
+    rows = list(model.objects.filter(organization=organization).order_by("-created_at"))
+    return {
+        "keys": rows,
+        "live": next((k for k in rows if k.destroyed_at is None), None),
+        "current_master": keys.master_keys()[0].id,
+    }
