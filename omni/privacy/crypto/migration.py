@@ -58,6 +58,10 @@ def decrypt_column(schema_editor: Any, table: str, column: str, *, first_id: Any
                     plain = envelope.open_token(value).decode()
                     cursor.execute(f'UPDATE "{table}" SET "{column}" = %s WHERE "id" = %s', [plain, pk])  # noqa: S608
                     done += 1
+        if schema_editor.connection.vendor == "postgresql":
+            # Fire the deferred foreign-key checks of these updates now: the reverse migration
+            # alters the column next, which PostgreSQL refuses while trigger events are pending.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     return done
 
 
