@@ -17,13 +17,39 @@ logger = logging.getLogger(__name__)
 
 _sealers: list[Callable[[Any, Any], Any]] = []
 _openers: list[Callable[[Any], Any]] = []
+_finishers: list[Callable[[Any], Any]] = []
 
 
-def register(*, sealer: Callable[[Any, Any], Any], opener: Callable[[Any], Any]) -> None:
+def register(
+    *,
+    sealer: Callable[[Any, Any], Any],
+    opener: Callable[[Any], Any],
+    finisher: Callable[[Any], Any] | None = None,
+) -> None:
+    """``finisher`` completes, in the writer (sync, database allowed), what a sealer had to leave
+    pending because it ran on an event loop (where the key table may not be queried)."""
     if sealer not in _sealers:
         _sealers.append(sealer)
     if opener not in _openers:
         _openers.append(opener)
+    if finisher is not None and finisher not in _finishers:
+        _finishers.append(finisher)
+
+
+def finish(values: dict[str, Any]) -> dict[str, Any]:
+    """The event's values with pending arguments sealed (called just before the chain hashes them)."""
+    data = values.get("data")
+    if not _finishers or not isinstance(data, dict) or "arguments" not in data:
+        return values
+    arguments = data["arguments"]
+    for finisher in _finishers:
+        try:
+            arguments = finisher(arguments)
+        except Exception:
+            logger.exception("tool-call arguments could not be sealed: not stored")
+            arguments = {"_dropped": "could not be encrypted"}
+            break
+    return {**values, "data": {**data, "arguments": arguments}}
 
 
 def seal_arguments(arguments: Any, organization: Any) -> Any:

@@ -213,6 +213,7 @@ def append(values: Mapping[str, Any], using: str = DEFAULT_DB_ALIAS) -> AuditEve
 
 
 def _append_once(values: Mapping[str, Any], using: str) -> AuditEvent:
+    values = sealing.finish(dict(values))
     with transaction.atomic(using=using):
         head = _locked_head(using)
         event = AuditEvent(

@@ -13,4 +13,6 @@ class PrivacyConfig(AppConfig):
         from omni.privacy.crypto import audit
 
         # Tool-call arguments are masked and encrypted before the audit log stores them.
-        sealing.register(sealer=audit.seal_arguments, opener=audit.open_arguments)
+        sealing.register(
+            sealer=audit.seal_arguments, opener=audit.open_arguments, finisher=audit.finish_arguments
+        )

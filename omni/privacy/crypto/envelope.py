@@ -28,6 +28,11 @@ def is_sealed(value: object) -> bool:
 def seal(plaintext: bytes, org_id: int | None) -> str:
     """Encrypt ``plaintext`` with the live data key of ``org_id`` (``None``: the platform key)."""
     key_id, raw = keys.live_key(org_id)
+    return seal_with(key_id, raw, plaintext)
+
+
+def seal_with(key_id: str, raw: bytes, plaintext: bytes) -> str:
+    """Encrypt ``plaintext`` with a given data key (``keys.cached_live_key`` on the event loop)."""
     header = f"{PREFIX}{VERSION}:{key_id}:"
     nonce = os.urandom(keys.NONCE_BYTES)
     body = nonce + AESGCM(raw).encrypt(nonce, plaintext, header.encode())

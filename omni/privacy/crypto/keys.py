@@ -166,6 +166,16 @@ def key_by_id(key_id: str) -> bytes:
     return raw
 
 
+def cached_live_key(org_id: int | None) -> tuple[str, bytes] | None:
+    """The live key of an organization if this process has it in memory (no query), else None."""
+    with _live_lock:
+        item = _live.get(org_id or 0)
+    if item is None or time.monotonic() - item[0] > settings.PRIVACY_KEY_CACHE_SECONDS:
+        return None
+    raw = cache.get(item[1])
+    return (item[1], raw) if raw is not None else None
+
+
 def live_key(org_id: int | None) -> tuple[str, bytes]:
     """The live data key of an organization (``None``: the platform key), created on first use."""
     slot = org_id or 0
