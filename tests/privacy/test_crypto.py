@@ -253,3 +253,26 @@ def test_key_cache_is_bounded(settings):
     assert len(keys.cache) == 3
     assert [json.loads(envelope.open_token(t)) for t in tokens] == list(range(6))  # evicted ones reload
     assert len(keys.cache) == 3
+
+
+def test_audit_arguments_on_an_event_loop_never_query_the_key_table():
+    import asyncio
+
+    from omni.audit import sealing
+    from omni.privacy.crypto.audit import PENDING, seal_arguments
+
+    org = OrganizationFactory()
+    arguments = {"password": "hunter2", "q": SENTINEL}
+
+    async def on_loop():  # a query here would raise SynchronousOnlyOperation
+        return seal_arguments(arguments, org)
+
+    pending = asyncio.run(on_loop())  # no key cached: left for the writer, already masked
+    assert pending == {PENDING: org.pk, "value": {"password": "[redacted:secret]", "q": SENTINEL}}
+    finished = sealing.finish({"data": {"tool": "t", "arguments": pending}})
+    sealed = finished["data"]["arguments"]
+    assert sealed.startswith("omnienc:1:") and SENTINEL not in sealed
+    assert sealing.open_value(sealed) == {"password": "[redacted:secret]", "q": SENTINEL}
+    # Now the key is cached in this process: on the loop the arguments are sealed at once.
+    again = asyncio.run(on_loop())
+    assert again.startswith("omnienc:1:") and sealing.open_value(again)["q"] == SENTINEL
