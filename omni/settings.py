@@ -568,7 +568,7 @@ LOGGING = {
     },
 }
 
-# --------------------------------------------------------------------------- privacy: encryption at rest (pcrypt)
+# ------------------------------------------------------------------ privacy: encryption at rest (pcrypt)
 # Envelope encryption (omni.privacy.crypto): each organization's data key is wrapped by a master
 # key. PRIVACY_MASTER_KEYS is a comma-separated list of 32-byte base64url keys: the first wraps,
 # every one unwraps (rotation: put the new key first, run `manage.py rotate_field_key`, then retire

@@ -636,7 +636,8 @@ REDIS: tuple[RedisFamily, ...] = (
     RedisFamily(
         "omni:audit:spool:<database>",
         PERSONAL,
-        "audit events on their way to the database (actor, IP, target; tool arguments masked, and sealed unless the key was not yet cached in the process)",
+        "audit events on their way to the database (actor, IP, target; tool arguments masked, "
+        "and sealed unless the key was not yet cached in the process)",
         "the audit writer",
         "until written (seconds), then trimmed",
         "written to the audit table",
