@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import uuid
 
+from django.apps import apps
 from django.db import models
+
+from omni.privacy.crypto.fields import EncryptedJSONField
 
 ORG_SLUG_MAX_LENGTH = 100
 
@@ -50,8 +53,10 @@ class Dataset(models.Model):
 
     org_slug = models.CharField(max_length=ORG_SLUG_MAX_LENGTH, db_index=True)
     name = models.CharField(max_length=100)
-    columns = models.JSONField(default=list)
-    rows = models.JSONField(default=list)
+    # Encrypted with the data key of the organization whose slug this is (the platform key when no
+    # organization here has that slug, e.g. a standalone server's own database).
+    columns = EncryptedJSONField(default=list)
+    rows = EncryptedJSONField(default=list)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -65,3 +70,8 @@ class Dataset(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.org_slug})"
+
+    def privacy_org_id(self) -> int | None:
+        """The organization whose data key encrypts this dataset (looked up by slug)."""
+        organization = apps.get_model("tenants", "Organization")
+        return organization.objects.filter(slug=self.org_slug).values_list("pk", flat=True).first()

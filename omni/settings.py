@@ -760,3 +760,20 @@ CELERY_BEAT_SCHEDULE["privacy-due-requests"] = {
     "task": "omni.privacy.subjects.tasks.process_due_requests",
     "schedule": 600.0,
 }
+# ------------------------------------------------------------------ privacy: encryption at rest (pcrypt)
+# Envelope encryption (omni.privacy.crypto): each organization's data key is wrapped by a master
+# key. PRIVACY_MASTER_KEYS is a comma-separated list of 32-byte base64url keys: the first wraps,
+# every one unwraps (rotation: put the new key first, run `manage.py rotate_field_key`, then retire
+# the old one). Unset: one key generated once and kept in var/.privacy_master_key (embedded default).
+PRIVACY_MASTER_KEYS = env_list("PRIVACY_MASTER_KEYS", []) or [
+    _persisted_secret(
+        "PRIVACY_MASTER_KEY",
+        lambda: __import__("base64").urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="),
+    )
+]
+# Unwrapped data keys kept in each process's memory: at most this many, each at most this long
+# (a key destroyed by another process stops decrypting here within PRIVACY_KEY_CACHE_SECONDS).
+PRIVACY_KEY_CACHE_SIZE = env_int("PRIVACY_KEY_CACHE_SIZE", 1024, minimum=1)
+PRIVACY_KEY_CACHE_SECONDS = env_int("PRIVACY_KEY_CACHE_SECONDS", 60, minimum=0)
+# Turns "data key destroyed" / "cannot decrypt" errors into a clear page instead of a bare 500.
+MIDDLEWARE.append("omni.privacy.crypto.middleware.DecryptionErrorMiddleware")

@@ -251,7 +251,15 @@ def live_server_factory(django_db_setup, _one_session_per_database, redis_flush)
             "refusing to point a server process at a non-test database"
         )
     env = dict(os.environ)
-    for name in ("SECRET_KEY", "FIELD_ENCRYPTION_KEY", "OMNI_SIGNING_SECRET", "DATABASE_URL", "REDIS_URL"):
+    for name in (
+        "SECRET_KEY",
+        "FIELD_ENCRYPTION_KEY",
+        "OMNI_SIGNING_SECRET",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "PRIVACY_MASTER_KEY",
+        "PRIVACY_MASTER_KEYS",
+    ):
         env.pop(f"{name}_FILE", None)
     env.update(
         DJANGO_SETTINGS_MODULE="omni.settings",
@@ -261,6 +269,8 @@ def live_server_factory(django_db_setup, _one_session_per_database, redis_flush)
         SECRET_KEY=settings.SECRET_KEY,
         FIELD_ENCRYPTION_KEY=settings.FIELD_ENCRYPTION_KEY,
         OMNI_SIGNING_SECRET=settings.OMNI_SIGNING_SECRET,
+        # The master keys that wrap the organizations' data keys (omni.privacy.crypto).
+        PRIVACY_MASTER_KEYS=",".join(settings.PRIVACY_MASTER_KEYS),
         OMNI_VAR_DIR=str(settings.VAR_DIR),
     )
     if settings.REDIS_URL:
@@ -278,6 +288,16 @@ def live_server_factory(django_db_setup, _one_session_per_database, redis_flush)
 def live_server(live_server_factory):
     """The session's first server process: ``.url``, ``.mcp_url``, ``.restart()`` (same port)."""
     return live_server_factory.start(name="web-1")
+
+
+@pytest.fixture(autouse=True)
+def _privacy_key_cache():
+    """Forget cached data keys between tests: a key created inside one test's rolled-back
+    transaction must not be used by the next one (omni.privacy.crypto.keys)."""
+    yield
+    from omni.privacy.crypto import keys
+
+    keys.forget_all()
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from omni.audit.models import AuditDeadLetter, AuditEvent, AuditSource
 from omni.audit.services import append, build_event
 from omni.gateway.models import SigningKey
 from omni.playground.models import ScenarioRun, TestRun, UploadedScenario
+from omni.privacy.models import DataKey
 from omni.registry.access_models import AccessRule
 from omni.registry.models import Prompt, Resource, ResourceTemplate, ServerConnection
 from omni.registry.pins import ToolPin
@@ -360,3 +361,22 @@ class AuditDeadLetterFactory(factory.django.DjangoModelFactory):
     spool_id = factory.Sequence(lambda n: f"1700000000000-{n}")
     payload = '{"action": "mcp.tools_call"}'
     error = "value too long for type character varying(100)"
+
+
+# --------------------------------------------------------------------------- privacy
+class DataKeyFactory(factory.django.DjangoModelFactory):
+    """An organization's live data key, made the way the application makes it (wrapped by the
+    current master key)."""
+
+    class Meta:
+        model = DataKey
+
+    organization = factory.SubFactory(OrganizationFactory)
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs) -> DataKey:
+        from omni.privacy.crypto import keys
+
+        organization = kwargs.pop("organization")
+        key_id, _ = keys.live_key(organization.pk if organization is not None else None)
+        return DataKey.objects.get(key_id=key_id)

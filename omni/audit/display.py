@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from omni.audit import sealing
 from omni.audit.models import AuditEvent
 
 
@@ -50,4 +51,8 @@ def diff_rows(event: AuditEvent) -> list[DiffRow]:
 def other_data(event: AuditEvent) -> dict[str, str]:
     """The rest of ``data`` (tool, outcome, duration, arguments…) as display strings."""
     data = event.data if isinstance(event.data, dict) else {}
-    return {key: _text(value) for key, value in sorted(data.items()) if key not in ("before", "after")}
+    return {
+        key: _text(sealing.open_value(value))
+        for key, value in sorted(data.items())
+        if key not in ("before", "after")
+    }

@@ -10,7 +10,8 @@ row, so writers in every process and thread form a single chain. A failure to wr
 ERROR and never breaks the action that was being recorded.
 
 Tool-call arguments (``data["arguments"]``) are kept only when the organization's
-``settings["audit_tool_arguments"]`` is ``true``.
+``settings["audit_tool_arguments"]`` is ``true``; then they are stored in the form that
+``omni.audit.sealing`` gives them (masked and encrypted by the privacy app).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from django.db import models as dj_models
 from django.http import HttpRequest
 from django.utils import timezone
 
+from omni.audit import sealing
 from omni.audit.chain import clean_text, compute_hash, jsonable, seal
 from omni.audit.context import current_scope, request_id_for
 from omni.audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
@@ -144,6 +146,8 @@ def _clean_data(data: Mapping[str, Any] | None, org: Any) -> dict[str, Any]:
             size = len(json.dumps(jsonable(values["arguments"]), ensure_ascii=False).encode())
             if size > MAX_ARGUMENTS_BYTES:
                 values["arguments"] = {"_truncated": True, "bytes": size}
+            # Masked and encrypted with the organization's key when omni.privacy is installed.
+            values["arguments"] = sealing.seal_arguments(jsonable(values["arguments"]), org)
     return jsonable(values)
 
 
@@ -209,6 +213,7 @@ def append(values: Mapping[str, Any], using: str = DEFAULT_DB_ALIAS) -> AuditEve
 
 
 def _append_once(values: Mapping[str, Any], using: str) -> AuditEvent:
+    values = sealing.finish(dict(values))
     with transaction.atomic(using=using):
         head = _locked_head(using)
         event = AuditEvent(

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from omni.privacy.crypto.fields import EncryptedJSONField
 from omni.tenants.querysets import TenantQuerySet
 
 
@@ -45,14 +46,15 @@ class TestRun(models.Model):
     operation = models.CharField(max_length=64)
     # The tool or prompt name, the resource URI, or the raw method: what analytics group by.
     target = models.CharField(max_length=500, blank=True)
-    request = models.JSONField(default=dict, blank=True)
-    response = models.JSONField(null=True, blank=True)
+    # Encrypted with the organization's data key (omni.privacy.crypto); secrets are masked first.
+    request = EncryptedJSONField(default=dict, blank=True)
+    response = EncryptedJSONField(null=True, blank=True)
     error = models.TextField(blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     duration_ms = models.FloatField(default=0.0)
     validation = models.JSONField(default=dict, blank=True)
     # Progress and log notifications received while the operation ran, with their timing.
-    events = models.JSONField(default=list, blank=True)
+    events = EncryptedJSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = TenantQuerySet.as_manager()

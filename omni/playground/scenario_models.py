@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from omni.privacy.crypto.fields import EncryptedJSONField
 from omni.tenants.querysets import TenantQuerySet
 
 
@@ -42,13 +43,14 @@ class ScenarioRun(models.Model):
     # Where the scenario came from: "shipped:notes_crud", "uploaded:<uuid>", "file:<path>", "inline".
     origin = models.CharField(max_length=300, blank=True)
     text = models.TextField(help_text="The scenario file as it ran.")
-    variables = models.JSONField(default=dict, blank=True)
+    # Variables and the report are encrypted with the organization's data key (omni.privacy.crypto).
+    variables = EncryptedJSONField(default=dict, blank=True)
     stop_on_failure = models.BooleanField(default=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING)
     total_steps = models.PositiveIntegerField(default=0)
     passed_steps = models.PositiveIntegerField(default=0)
     failed_steps = models.PositiveIntegerField(default=0)
-    report = models.JSONField(default=dict, blank=True)
+    report = EncryptedJSONField(default=dict, blank=True)
     duration_ms = models.FloatField(default=0.0)
     started_at = models.DateTimeField(default=timezone.now, editable=False)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError as DRFValidationError
@@ -33,7 +33,7 @@ from omni.playground.runner import RunResult, run_operation
 from omni.playground.scenario_expect import Check, evaluate
 from omni.playground.scenario_paths import PathError, SubstitutionError, find, parse_jsonpath, substitute
 from omni.playground.scenario_spec import Scenario, ScenarioError, Step, coerce_variable
-from omni.playground.services import build_run
+from omni.playground.services import build_run, store_run, store_scenario_run
 from omni.security.buckets import McpRefusal, acharge_mcp
 from omni.tenants.context import OrgContext
 from omni.tenants.permissions import API_KEY_SCOPES, require, role_scopes
@@ -196,7 +196,7 @@ class _Engine:
         result = await self.runner(self.ctx, step.operation, cleaned)
         test_run = build_run(self.ctx, result, user=self.user, source=TestRun.Source.SCENARIO)
         test_run.scenario_run = self.run
-        await test_run.asave(force_insert=True)
+        await sync_to_async(store_run)(test_run)
         report.test_run_id = str(test_run.public_id)
         report.outcome, report.duration_ms = result.outcome, result.duration_ms
         document = result.response if result.response is not None else {"error": result.error}
@@ -256,7 +256,7 @@ async def arun_scenario(
         stop_on_failure=stop,
         total_steps=len(scenario.steps),
     )
-    await run.asave(force_insert=True)
+    await sync_to_async(store_scenario_run)(run, force_insert=True)
     engine = _Engine(
         ctx,
         scenario,
@@ -304,8 +304,8 @@ async def arun_scenario(
     run.report = report.as_dict()
     run.duration_ms = duration
     run.finished_at = timezone.now()
-    await run.asave(
-        update_fields=["status", "passed_steps", "failed_steps", "report", "duration_ms", "finished_at"]
+    await sync_to_async(store_scenario_run)(
+        run, update_fields=["status", "passed_steps", "failed_steps", "report", "duration_ms", "finished_at"]
     )
     return report
 

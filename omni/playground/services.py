@@ -11,15 +11,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 from django.http import Http404
 
-from omni.playground.models import TestRun
+from omni.playground.models import ScenarioRun, TestRun
 from omni.playground.operations import OPERATIONS, RAW, clean_params
 from omni.playground.runner import EventSink, RunResult, run_operation
+from omni.privacy.crypto.redaction import mask_text, masks_personal_data, redact
 from omni.security.buckets import McpRateLimited, charge_mcp
 from omni.tenants.context import OrgContext
 from omni.tenants.permissions import require
@@ -60,18 +61,42 @@ def build_run(ctx: OrgContext, result: RunResult, *, user: AbstractBaseUser | No
     )
 
 
-def record_run(ctx: OrgContext, result: RunResult, *, user: AbstractBaseUser | None, source: str) -> TestRun:
-    run = build_run(ctx, result, user=user, source=source)
-    run.save(force_insert=True)
+def mask_run(run: TestRun) -> TestRun:
+    """Mask secrets (and personal data, if the organization asked) in what the run stores."""
+    org = run.organization
+    personal = masks_personal_data(org)
+    run.request = redact(run.request, personal=personal)
+    if run.response is not None:
+        run.response = redact(run.response, personal=personal)
+    run.events = redact(run.events, personal=personal)
+    run.error = mask_text(run.error, personal=personal)
     return run
+
+
+def store_run(run: TestRun) -> TestRun:
+    """Mask and insert a built run (sync: masking is CPU work, encryption needs the key table)."""
+    mask_run(run).save(force_insert=True)
+    return run
+
+
+def store_scenario_run(run: ScenarioRun, **save_kwargs: Any) -> ScenarioRun:
+    """Mask the variables and report of a scenario run, then save it."""
+    personal = masks_personal_data(run.organization)
+    run.variables = redact(run.variables, personal=personal)
+    run.report = redact(run.report, personal=personal)
+    run.save(**save_kwargs)
+    return run
+
+
+def record_run(ctx: OrgContext, result: RunResult, *, user: AbstractBaseUser | None, source: str) -> TestRun:
+    return store_run(build_run(ctx, result, user=user, source=source))
 
 
 async def arecord_run(
     ctx: OrgContext, result: RunResult, *, user: AbstractBaseUser | None, source: str
 ) -> TestRun:
     run = build_run(ctx, result, user=user, source=source)
-    await run.asave(force_insert=True)
-    return run
+    return await sync_to_async(store_run)(run)
 
 
 def check_allowed(ctx: OrgContext, operation: str, params: dict[str, Any]) -> None:

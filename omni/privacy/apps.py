@@ -9,7 +9,14 @@ class PrivacyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from omni.audit import sealing
+        from omni.privacy.crypto import audit
         from omni.privacy.retention import checks  # noqa: F401  (registers the system checks)
         from omni.privacy.retention.builtin import register_builtin
 
         register_builtin()
+
+        # Tool-call arguments are masked and encrypted before the audit log stores them.
+        sealing.register(
+            sealer=audit.seal_arguments, opener=audit.open_arguments, finisher=audit.finish_arguments
+        )

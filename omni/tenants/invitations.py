@@ -29,6 +29,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from omni.audit.services import AuditTarget, record
+from omni.privacy.crypto.fields import blind_index
 from omni.tenants.context import OrgContext
 from omni.tenants.models import Invitation, Membership, Role, hash_invitation_token
 from omni.tenants.services import add_member
@@ -54,8 +55,15 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+def mask_email(email: str) -> str:
+    """``a***@example.com``: enough to tell invitations apart in the audit log, not the address."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
+
+
 def _target(invitation: Invitation) -> AuditTarget:
-    return AuditTarget("tenants.invitation", str(invitation.pk), invitation.email)
+    # The address itself stays out of the (unencrypted, hash-chained) audit log: a masked form.
+    return AuditTarget("tenants.invitation", str(invitation.pk), mask_email(invitation.email))
 
 
 def accept_path(token: str) -> str:
@@ -105,7 +113,10 @@ def create_invitation(
     now = timezone.now()
     with transaction.atomic():
         for old in Invitation.objects.for_org(ctx).filter(
-            email=email, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+            email_hash=blind_index(org.pk, email),
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=now,
         ):
             old.revoked_at = now
             old.save(update_fields=["revoked_at"])

@@ -10,9 +10,12 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import models
 from django.utils import timezone
 
+# Encryption at rest (leaf module: Django and `cryptography` only, keys found at run time).
+from omni.privacy.crypto.fields import BlindIndexField, EncryptedTextField
 from omni.tenants.changes import api_key_ended, credentials_changed
 from omni.tenants.permissions import API_KEY_SCOPES
 from omni.tenants.querysets import TenantQuerySet
@@ -172,7 +175,9 @@ class Invitation(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
-    email = models.EmailField(max_length=254)
+    # Encrypted with the organization's data key; looked up by its keyed hash (blind index).
+    email = EncryptedTextField(validators=[validate_email])
+    email_hash = BlindIndexField(source="email")
     role = models.CharField(max_length=10, choices=Membership.Role.choices, default=Membership.Role.MEMBER)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     invited_by = models.ForeignKey(
@@ -191,7 +196,7 @@ class Invitation(models.Model):
 
     class Meta:
         ordering = ["organization__slug", "-created_at"]
-        indexes = [models.Index(fields=["organization", "email"], name="tenants_invite_org_email")]
+        indexes = [models.Index(fields=["organization", "email_hash"], name="tenants_invite_org_email")]
 
     def __str__(self) -> str:
         return f"{self.email} → {self.organization} ({self.role})"

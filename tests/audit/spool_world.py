@@ -71,19 +71,54 @@ def query(database_url: str, sql: str, params: tuple = ()) -> list[tuple]:
         return conn.execute(sql, params).fetchall()
 
 
-def audited_expressions(database_url: str, slug: str) -> list[str]:
-    """The ``expression`` argument of every ``mcp.tools_call`` row of ``slug`` (duplicates kept)."""
+def expression_of(database_url: str, arguments: Any) -> str | None:
+    """The ``expression`` of recorded tool arguments, which the privacy app stores encrypted with
+    the organization's data key (``omnienc:…``), or leaves masked and pending in the spool until the
+    writer seals them. The key row is read from ``database_url`` and unwrapped with this process's
+    ``PRIVACY_MASTER_KEYS`` (the server processes get the same list)."""
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from omni.privacy.crypto import envelope, keys
+    from omni.privacy.crypto.audit import PENDING
+
+    if isinstance(arguments, dict):
+        arguments = arguments.get("value", arguments) if PENDING in arguments else arguments
+        return arguments.get("expression")
+    if not envelope.is_sealed(arguments):
+        return None
+    header, key_id, body = envelope._parse(arguments)
+    ((wrapped, master_id),) = query(
+        database_url, "SELECT wrapped_key, master_key_id FROM privacy_datakey WHERE key_id = %s", (key_id,)
+    )
+    raw = keys.unwrap(bytes(wrapped), key_id, master_id)
+    plain = AESGCM(raw).decrypt(body[: keys.NONCE_BYTES], body[keys.NONCE_BYTES :], header.encode())
+    return json.loads(plain).get("expression")
+
+
+def audited_rows(database_url: str, slug: str) -> list[tuple[Any, str | None]]:
+    """(id, ``expression`` argument) of every ``mcp.tools_call`` row of ``slug``."""
     if database_url.startswith("sqlite:///"):
         sql = (
-            "SELECT json_extract(data, '$.arguments.expression') FROM audit_auditevent "
+            "SELECT id, json_extract(data, '$.arguments') FROM audit_auditevent "
             "WHERE org_slug = %s AND action = 'mcp.tools_call'"
         )
     else:
         sql = (
-            "SELECT data->'arguments'->>'expression' FROM audit_auditevent "
+            "SELECT id, data->'arguments' FROM audit_auditevent "
             "WHERE org_slug = %s AND action = 'mcp.tools_call'"
         )
-    return [row[0] for row in query(database_url, sql, (slug,))]
+    rows = []
+    for pk, arguments in query(database_url, sql, (slug,)):
+        if isinstance(arguments, str) and not arguments.startswith("omnienc:"):
+            arguments = json.loads(arguments)  # SQLite hands JSON objects back as text
+        rows.append((pk, expression_of(database_url, arguments)))
+    return rows
+
+
+def audited_expressions(database_url: str, slug: str) -> list[str]:
+    """The ``expression`` argument of every ``mcp.tools_call`` row of ``slug`` (duplicates kept)."""
+    return [expression for _pk, expression in audited_rows(database_url, slug)]
 
 
 def wait_for_expressions(database_url: str, slug: str, wanted: set[str], timeout: float = 90) -> list[str]:

@@ -8,6 +8,7 @@ import uuid
 import pytest
 from asgiref.sync import sync_to_async
 
+from omni.audit import sealing
 from omni.audit.context import audit_context
 from omni.audit.hooks import REDACTED, arecord_tool_call
 from omni.audit.models import AuditEvent
@@ -225,7 +226,10 @@ async def test_tool_calls_without_and_with_arguments(org_with_key):
         error="division by zero",
     )
     event = await AuditEvent.objects.filter(action="mcp.tools_call", org_slug=org.slug).alatest("seq")
-    assert event.data["arguments"] == {"expression": "1/0"} and event.data["outcome"] == "error"
+    # Stored encrypted with the organization's data key (omni.privacy), shown decrypted.
+    assert event.data["arguments"].startswith("omnienc:1:") and "1/0" not in event.data["arguments"]
+    assert sealing.open_value(event.data["arguments"]) == {"expression": "1/0"}
+    assert event.data["outcome"] == "error"
     assert event.data["error"] == "division by zero"
 
 

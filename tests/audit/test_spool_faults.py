@@ -22,7 +22,9 @@ import redis
 from tests.audit.spool_world import (
     Load,
     audited_expressions,
+    audited_rows,
     call,
+    expression_of,
     manage,
     prepare,
     query,
@@ -208,7 +210,7 @@ def test_duplicates_are_stored_once_and_verify_reports_lost_events(
     victims = []
     for entry_id, fields in client.xrange(spool_key):
         event = json.loads(fields[b"e"])
-        if event["v"]["data"].get("arguments", {}).get("expression") == "2+4000":
+        if expression_of(private_postgres.url, event["v"]["data"].get("arguments")) == "2+4000":
             victims.append((entry_id, event))
     ((victim_id, victim),) = victims
     client.xdel(spool_key, victim_id)
@@ -221,10 +223,10 @@ def test_duplicates_are_stored_once_and_verify_reports_lost_events(
     # A row deleted from the table (triggers disabled): the chain and the numbering both see it.
     with psycopg.connect(private_postgres.url, autocommit=True) as conn:
         conn.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
-        conn.execute(
-            "DELETE FROM audit_auditevent WHERE org_slug = %s AND data->'arguments'->>'expression' = %s",
-            (slug, "1+4000"),
-        )
+        (victim_pk,) = [
+            pk for pk, expression in audited_rows(private_postgres.url, slug) if expression == "1+4000"
+        ]
+        conn.execute("DELETE FROM audit_auditevent WHERE id = %s", (victim_pk,))
         conn.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_event_append_only")
     deleted = manage(env, "verify_audit", check=False)
     assert deleted.returncode == 1

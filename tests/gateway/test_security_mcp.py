@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from omni.audit import sealing
 from omni.audit.models import AuditEvent
 from omni.tenants.services import create_api_key
 from tests.gateway import rawmcp
@@ -68,7 +69,9 @@ def test_arguments_are_kept_when_the_organization_asks(live_server, acme, commit
         version=V,
     )
     (event,) = _events(acme.org, "mcp.tools_call", 1)
-    assert event.data["arguments"] == {"text": "audit me"}
+    # Stored encrypted with the organization's data key (omni.privacy), read back decrypted.
+    assert event.data["arguments"].startswith("omnienc:1:")
+    assert sealing.open_value(event.data["arguments"]) == {"text": "audit me"}
 
 
 def test_scope_refusal_is_denied_and_audited(live_server, acme, committed):

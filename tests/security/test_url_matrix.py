@@ -105,6 +105,8 @@ CLASSIFICATION: dict[str, str] = {
     "access:rule_delete": ACCESS_MANAGE,
     "audit:log": AUDIT_READ,
     "audit:settings": ORG_MANAGE,
+    "privacy:encryption": ORG_MANAGE,
+    "privacy:masking": ORG_MANAGE,
     "audit:export": AUDIT_READ,
     "audit:event": AUDIT_READ,
     "playground:playground": REGISTRY_READ,

@@ -16,6 +16,7 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from omni.audit import sealing
 from omni.audit.chain import compute_hash, seal
 from omni.audit.models import AuditDeadLetter, AuditEvent, AuditSource
 from omni.audit.spool.events import SpooledEvent
@@ -38,6 +39,12 @@ def write_batch(events: list[SpooledEvent], using: str = DEFAULT_DB_ALIAS) -> Wr
         unique.setdefault(event.public_id, event)
     if not unique:
         return Written(0, len(events))
+    for event in unique.values():
+        # Tool arguments that had to stay pending on the event loop are sealed now, before the
+        # chain hashes them (omni.audit.sealing; the privacy app does the sealing).
+        finished = sealing.finish(event.values)
+        if finished is not event.values:
+            event.values["data"] = finished["data"]
     with transaction.atomic(using=using):
         head = _locked_head(using)
         # Under the head lock every writer is serialized: what is not here now is not written

@@ -108,7 +108,7 @@ def refuse_pruning(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("privacy", "0001_initial"),
+        ("privacy", "0002_keys"),
         ("audit", "0004_personal_fields"),  # the trigger function below extends that one
         ("tenants", "0002_invitation"),
     ]
