@@ -250,11 +250,7 @@ def user_archive(user: Any, *, site: str = "Omni MCP") -> bytes:
     sent = Invitation.objects.filter(invited_by=user).select_related("organization").order_by("created_at")
     received = Invitation.objects.none()
     if getattr(user, "email", ""):
-        received = (
-            Invitation.objects.filter(email__iexact=user.email)
-            .select_related("organization")
-            .order_by("created_at")
-        )
+        received = invitations_addressed_to(user.email).select_related("organization").order_by("created_at")
     writer.json_file(
         "invitations.json",
         {
@@ -369,3 +365,18 @@ def org_archive(org: Organization, *, site: str = "Omni MCP") -> bytes:
 
 def user_model() -> type[models.Model]:
     return get_user_model()
+
+
+def invitations_addressed_to(email: str) -> Any:
+    """The invitations sent to ``email`` in any organization. Addresses are encrypted at rest, so
+    they are found through their blind index, which is keyed per organization."""
+    from omni.privacy.crypto.fields import blind_index
+
+    normalized = (email or "").strip().lower()
+    if not normalized:
+        return Invitation.objects.none()
+    org_ids = Invitation.objects.values_list("organization_id", flat=True).distinct()
+    match = Q(pk__in=[])
+    for org_id in org_ids:
+        match |= Q(organization_id=org_id, email_hash=blind_index(org_id, normalized))
+    return Invitation.objects.filter(match)
