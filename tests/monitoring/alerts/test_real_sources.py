@@ -1,7 +1,7 @@
 """Alert rules over the real sources (issue 8 parts 2, 3 and 5 together): real /mcp traffic from
 the SDK client through a live server process feeds the usage counters that a metric rule reads, and
-a real downstream server that the test stops makes a server-down rule fire; both incidents resolve
-when the condition clears."""
+a real downstream server that the test stops goes down in /metrics and makes a server-down rule
+fire; both incidents resolve when the condition clears."""
 
 from __future__ import annotations
 
@@ -90,34 +90,51 @@ def test_an_error_rate_rule_fires_on_real_traffic_and_resolves(
     assert incident.state == Incident.State.RESOLVED
 
 
+def _downstream_up(server: str) -> float | None:
+    """``omni_downstream_up`` of ``server`` as a Prometheus scrape of /metrics reads it."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = Client(REMOTE_ADDR="127.0.0.1").get("/metrics")
+    assert response.status_code == 200
+    for family in text_string_to_metric_families(response.content.decode()):
+        for sample in family.samples:
+            if sample.name == "omni_downstream_up" and sample.labels.get("server") == server:
+                return sample.value
+    return None
+
+
 def test_a_server_down_rule_fires_on_a_stopped_server_and_resolves(committed, settings):
     settings.STATUS_DEGRADED_LATENCY_SECONDS = 30  # a loaded machine is not "slow" here
     breaker.reset()
     tenant = make_tenant("alertdown", servers=())
     port = free_port()
     process = serve(port)
+    name = f"flaky{tenant.org.pk}"  # unique in the shared database: /metrics labels by server name
     conn = ServerConnection.objects.create(
         organization=tenant.org,
-        name="flaky",
+        name=name,
         transport="streamable_http",
         url=f"http://127.0.0.1:{port}/mcp",
         timeout_seconds=5,
     )
-    down = rule(tenant.org, "server_down", threshold=0, params={"server": "flaky"})  # down at all
+    down = rule(tenant.org, "server_down", threshold=0, params={"server": name})  # down at all
     try:
         (first,) = status.probe_all(jitter=0, connection_ids=[conn.pk])
         assert first.state == "up"
+        assert _downstream_up(name) == 1.0
         assert evaluate_rule(down.pk, timezone.now()) == "ok"
         process.kill()
         process.wait()
         (second,) = status.probe_all(jitter=0, connection_ids=[conn.pk])
         assert second.state == "down"
+        assert _downstream_up(name) == 0.0
         assert evaluate_rule(down.pk, timezone.now()) == "opened"
         incident = Incident.objects.owned_by(tenant.org).get(rule=down)
-        assert incident.evidence["down"][0]["server"] == "flaky"
+        assert incident.evidence["down"][0]["server"] == name
         process = serve(port)
         (third,) = status.probe_all(jitter=0, connection_ids=[conn.pk])
         assert third.state == "up"
+        assert _downstream_up(name) == 1.0
         assert evaluate_rule(down.pk, timezone.now()) == "resolved"
     finally:
         process.kill()
