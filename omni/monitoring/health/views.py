@@ -9,6 +9,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
+from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -53,6 +54,7 @@ class IsSuperuser(BasePermission):
         return bool(request.user and request.user.is_authenticated and request.user.is_superuser)
 
 
+@extend_schema(exclude=True)  # an operator's endpoint (docs/operations.md), not the public REST API
 class HealthJson(APIView):
     """``GET /ops/health.json``: the page's data for scripts (session, token or JWT of a superuser)."""
 
