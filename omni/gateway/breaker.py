@@ -93,8 +93,15 @@ def _tell(event: str, target: Any, **detail: Any) -> None:
 
 
 def key_of(target: Any) -> str:
-    """Breakers are per server connection (its id; by name for a connection not saved)."""
-    return str(target.connection_id) if target.connection_id is not None else f"name:{target.name}"
+    """Breakers are per saved server connection (its id)."""
+    return str(target.connection_id)
+
+
+def _applies(target: Any) -> bool:
+    """A breaker guards a saved server connection. Settings not saved yet (a connection test, a
+    one-off target) have none: their failures say nothing about any connection's traffic, and
+    keying them by name would let unrelated unsaved targets of the same name share one."""
+    return _enabled() and bypass.get() != TEST and target.connection_id is not None
 
 
 def _state(target: Any, key: str) -> _State:
@@ -199,7 +206,7 @@ async def _claim_trial(key: str) -> bool:
 async def before(target: Any) -> bool:
     """Raise ``BreakerOpen`` if the call must fail fast. Returns True when the call is the
     half-open trial (or a bypassing probe while open)."""
-    if not _enabled() or bypass.get() == TEST:
+    if not _applies(target):
         return False
     key = key_of(target)
     state = _state(target, key)
@@ -222,7 +229,7 @@ async def before(target: Any) -> bool:
 
 async def success(target: Any) -> None:
     """The server answered: consecutive failures reset, an open breaker closes."""
-    if not _enabled() or bypass.get() == TEST:
+    if not _applies(target):
         return
     key = key_of(target)
     state = _state(target, key)
@@ -243,7 +250,7 @@ async def success(target: Any) -> None:
 
 async def failure(target: Any, kind: str, reason: str = "") -> None:
     """A transport failure or a timeout (``kind``: "unreachable" or "timeout")."""
-    if not _enabled() or bypass.get() == TEST:
+    if not _applies(target):
         return
     key = key_of(target)
     state = _state(target, key)
