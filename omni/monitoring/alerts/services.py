@@ -33,6 +33,7 @@ from omni.monitoring.models.alerts import (
     MaintenanceWindow,
     NotificationChannel,
 )
+from omni.privacy.crypto.fields import is_erased
 
 logger = logging.getLogger(__name__)
 
@@ -412,6 +413,8 @@ def forget_address(sender: Any = None, *, email: str = "", **kwargs: Any) -> int
     changed = 0
     channels = NotificationChannel.objects.filter(kind=NotificationChannel.Kind.EMAIL).order_by("pk")
     for channel in channels.iterator(chunk_size=200):
+        if is_erased(channel, "emails"):  # its organization's key is destroyed: nothing to remove
+            continue
         kept = [item for item in channel.emails or [] if item.strip().lower() != address]
         if len(kept) == len(channel.emails or []):
             continue
