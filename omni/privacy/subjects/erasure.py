@@ -38,7 +38,7 @@ from omni.audit.erasure import erase_personal
 from omni.audit.models import AuditEvent
 from omni.audit.services import AuditTarget, record
 from omni.privacy.signals import organization_erased, user_erasing
-from omni.privacy.subjects.export import org_rows, org_tables, user_key_ids
+from omni.privacy.subjects.export import invitations_to, org_rows, org_tables, user_key_ids
 from omni.tenants.models import ApiKey, Invitation, Membership, Organization, Role
 from omni.tenants.services import delete_organization
 
@@ -66,26 +66,6 @@ def last_owned(user: Any) -> list[str]:
         if not others.exists():
             blocked.append(Organization.objects.get(pk=org_id).slug)
     return sorted(blocked)
-
-
-def _invitations_to(email: str) -> Any:
-    """Invitations sent to ``email``. The address is encrypted, so they are found by its blind index
-    (a keyed hash under each organization's data key), in every organization with a live key (where
-    the key was destroyed the address is unreadable already)."""
-    from omni.privacy.crypto.fields import blind_index
-    from omni.privacy.models import DataKey
-
-    address = email.strip().lower()
-    org_ids = Invitation.objects.values("organization_id").distinct()
-    live = (
-        DataKey.objects.filter(organization_id__in=org_ids, destroyed_at__isnull=True)
-        .values_list("organization_id", flat=True)
-        .distinct()
-    )
-    match = Q(pk__in=[])
-    for org_id in live:
-        match |= Q(organization_id=org_id, email_hash=blind_index(org_id, address))
-    return Invitation.objects.filter(match)
 
 
 @dataclass
@@ -179,7 +159,7 @@ def erase_user(user: Any, *, actor: Any = None, request_id: int | None = None) -
         result.runs = TestRun.objects.filter(user_id=pk).update(username="", user=None)
         result.runs += ScenarioRun.objects.filter(user_id=pk).update(username="", user=None)
         Invitation.objects.filter(invited_by_id=pk).update(invited_by_name="", invited_by=None)
-        received = _invitations_to(email) if email else Invitation.objects.none()
+        received = invitations_to(email) if email else Invitation.objects.none()
         result.invitations = received.count()
         received.delete()
         user_type = ContentType.objects.get_for_model(type(user))
