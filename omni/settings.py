@@ -626,7 +626,7 @@ RETENTION_BOUNDS = _retention_map("RETENTION_BOUNDS", _retention_bounds)
 RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 500, minimum=1)
 RETENTION_MAX_BATCHES = env_int("RETENTION_MAX_BATCHES", 200, minimum=1)
 # How often beat runs the cleanup (seconds; daily by default).
-RETENTION_INTERVAL_SECONDS = env_int("RETENTION_INTERVAL_SECONDS", 24 * 3600, minimum=60)
+RETENTION_INTERVAL_SECONDS = env_int("RETENTION_INTERVAL_SECONDS", 24 * 3600, minimum=1)
 CELERY_BEAT_SCHEDULE["apply-retention"] = {
     "task": "omni.privacy.retention.tasks.apply_retention_task",
     "schedule": float(RETENTION_INTERVAL_SECONDS),

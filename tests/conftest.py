@@ -366,11 +366,29 @@ def page(browser):
 def pytest_runtest_makereport(item, call):
     """Under CI=true a test that did not run (skip, xfail) is a failure: CI checks every test."""
     outcome = yield
-    report = outcome.get_result()
+    try:
+        report = outcome.get_result()
+    except SystemError as exc:
+        # CPython 3.11 can fail in ast.parse while pytest formats a failure ("AST constructor
+        # recursion depth mismatch"), which ended the whole run: report the failure plainly.
+        report = _plain_failure(item, call, exc)
+        outcome.force_result(report)
     if CI and report.skipped:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"did not run, and CI=true requires every test to run: {reason}"
+
+
+def _plain_failure(item, call, exc: BaseException):
+    import traceback
+
+    from _pytest.reports import TestReport
+
+    error = call.excinfo.value if call.excinfo is not None else exc
+    text = "".join(traceback.format_exception(error)) + f"\n(pytest could not format this failure: {exc})"
+    return TestReport(
+        item.nodeid, item.location, {}, "failed", text, call.when, [], call.duration, call.start, call.stop
+    )
 
 
 def pytest_report_header(config):

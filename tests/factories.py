@@ -380,3 +380,174 @@ class DataKeyFactory(factory.django.DjangoModelFactory):
         organization = kwargs.pop("organization")
         key_id, _ = keys.live_key(organization.pk if organization is not None else None)
         return DataKey.objects.get(key_id=key_id)
+
+
+class OrgRetentionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "privacy.OrgRetention"
+
+    organization = factory.SubFactory(OrganizationFactory)
+    days = factory.LazyFunction(lambda: {"test_runs": 30})
+
+
+class RetentionRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "privacy.RetentionRun"
+
+    class_name = "test_runs"
+    organization = factory.SubFactory(OrganizationFactory)
+    org_slug = factory.LazyAttribute(lambda o: o.organization.slug)
+    status = "done"
+    cutoff = factory.LazyFunction(lambda: timezone.now() - timezone.timedelta(days=90))
+    days = 90
+    deleted = 3
+    batches = 1
+    finished_at = factory.LazyFunction(timezone.now)
+
+
+class DataSubjectRequestFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "privacy.DataSubjectRequest"
+
+    kind = "export"
+    subject_type = "user"
+    user = factory.SubFactory(UserFactory)
+    subject_label = factory.LazyAttribute(lambda o: f"user #{o.user.pk}")
+    requested_by = factory.SelfAttribute("user")
+    due_at = factory.LazyFunction(lambda: timezone.now() + timezone.timedelta(days=30))
+
+
+# --------------------------------------------------------------------------- monitoring
+class HeartbeatFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "monitoring.Heartbeat"
+
+    kind = "web"
+    host = "test-host"
+    pid = factory.Sequence(lambda n: 100000 + n)
+    key = factory.LazyAttribute(lambda o: f"{o.kind}:{o.host}:{o.pid}")
+    started_at = factory.LazyFunction(timezone.now)
+    last_seen = factory.LazyFunction(timezone.now)
+    info = factory.LazyFunction(lambda: {"versions": {"python": "3.11"}, "requests": 0})
+
+
+class ServerStatusFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "monitoring.ServerStatus"
+
+    connection = factory.SubFactory(ServerConnectionFactory)
+    organization = factory.SelfAttribute("connection.organization")
+    state = "up"
+    since = factory.LazyFunction(timezone.now)
+    checked_at = factory.LazyFunction(timezone.now)
+    latency_ms = 12.5
+
+
+class StatusProbeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "monitoring.StatusProbe"
+
+    connection = factory.SubFactory(ServerConnectionFactory)
+    organization = factory.SelfAttribute("connection.organization")
+    at = factory.LazyFunction(timezone.now)
+    state = "up"
+    latency_ms = 12.5
+
+
+class StatusHourFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "monitoring.StatusHour"
+
+    connection = factory.SubFactory(ServerConnectionFactory)
+    organization = factory.SelfAttribute("connection.organization")
+    hour = factory.LazyFunction(lambda: timezone.now().replace(minute=0, second=0, microsecond=0))
+    probes = 60
+    up = 59
+    latency_ms_sum = 600.0
+
+
+class _UsageFactory(factory.django.DjangoModelFactory):
+    bucket = factory.LazyFunction(lambda: timezone.now().replace(second=0, microsecond=0))
+    organization = factory.SubFactory(OrganizationFactory)
+    server = "utilities"
+    target = "utilities__calculate"
+    method = "tools/call"
+    outcome = "ok"
+    calls = 3
+    duration_us = 4500
+    h05 = 3
+
+
+class UsageMinuteFactory(_UsageFactory):
+    class Meta:
+        model = "monitoring.UsageMinute"
+
+
+class UsageHourFactory(_UsageFactory):
+    class Meta:
+        model = "monitoring.UsageHour"
+
+
+class UsageDayFactory(_UsageFactory):
+    class Meta:
+        model = "monitoring.UsageDay"
+
+
+class NotificationChannelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "monitoring.NotificationChannel"
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"channel-{n}")
+    kind = "email"
+    emails = factory.LazyFunction(lambda: ["oncall@example.org"])
+
+
+class AlertRuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "monitoring.AlertRule"
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"rule-{n}")
+    kind = "error_rate"
+    params = factory.LazyFunction(lambda: {"window_minutes": 5})
+    comparison = "gte"
+    threshold = 5.0
+
+
+class IncidentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "monitoring.Incident"
+
+    rule = factory.SubFactory(AlertRuleFactory)
+    organization = factory.SelfAttribute("rule.organization")
+    rule_name = factory.SelfAttribute("rule.name")
+    dedupe_key = factory.LazyAttribute(lambda o: f"rule:{o.rule.pk}")
+    title = "error rate 12 % ≥ 5 %"
+    evidence = factory.LazyFunction(lambda: {"value": 12.0, "calls": 100})
+
+
+class DeliveryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "monitoring.Delivery"
+
+    incident = factory.SubFactory(IncidentFactory)
+    organization = factory.SelfAttribute("incident.organization")
+    channel = factory.SubFactory(
+        NotificationChannelFactory, organization=factory.SelfAttribute("..organization")
+    )
+    channel_name = factory.SelfAttribute("channel.name")
+    event = "opened"
+    status = "sent"
+    response_code = 200
+
+
+class MaintenanceWindowFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "monitoring.MaintenanceWindow"
+
+    rule = factory.SubFactory(AlertRuleFactory)
+    organization = factory.SelfAttribute("rule.organization")
+    starts_at = factory.LazyFunction(timezone.now)
+    ends_at = factory.LazyFunction(lambda: timezone.now() + timezone.timedelta(hours=2))
+    reason = "planned upgrade"

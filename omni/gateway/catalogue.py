@@ -427,6 +427,17 @@ async def get_catalogue(organization: Any) -> Catalogue:
     return entry.view
 
 
+async def refreshed_catalogue(organization: Any) -> Catalogue:
+    """``get_catalogue``, waiting for the refresh it starts (after a pending listing finished)
+    instead of answering with the catalogue built before it."""
+    await get_catalogue(organization)
+    loop_id = _loop_id()
+    building = [task for key, task in _builds.items() if key[0] == loop_id and key[1] == organization.pk]
+    if building:
+        await asyncio.wait([asyncio.shield(task) for task in building])
+    return await get_catalogue(organization)
+
+
 def cached_catalogue(org_id: int) -> Catalogue | None:
     """This process's last catalogue of the organization, without checking that it is current."""
     entry = _entries.get(org_id)

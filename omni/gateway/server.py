@@ -7,6 +7,7 @@ module decides *what* an organization sees and forwards tool calls.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextvars
@@ -24,7 +25,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, LOG_LEVEL_META_KEY
 
 from omni.gateway import downstream, observing
-from omni.gateway.catalogue import Catalogue, cached_catalogue, get_catalogue
+from omni.gateway.catalogue import Catalogue, cached_catalogue, get_catalogue, refreshed_catalogue
 from omni.gateway.listen import subscriptions_listen
 from omni.gateway.recording import AuditTarget, record_later
 from omni.registry import services as registry
@@ -42,6 +43,8 @@ UNAUTHORIZED_SCOPE = -32012
 DOWNSTREAM_TOO_LARGE = -32015  # a downstream limit (docs/security.md, "Downstream limits")
 SERVER_UNAVAILABLE = -32016  # the server's circuit breaker is open (omni/gateway/breaker.py)
 CATALOGUE_META_KEY = "io.omni/catalogue"
+# How long a tools/call waits for the first listing of its tool's server (then "Unknown tool").
+PENDING_LISTING_WAIT_SECONDS = 30.0
 
 current_context: contextvars.ContextVar[OrgContext | None] = contextvars.ContextVar(
     "omni_org_context", default=None
@@ -154,6 +157,12 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
         raise MCPError(code=INVALID_PARAMS, message=f"Invalid arguments for tool {params.name}: {too_big}")
     catalogue = await get_catalogue(org_ctx.organization)
     route = catalogue.routes.get(params.name)
+    if route is None and (listing := _pending_listing(catalogue, params.name)) is not None:
+        # The tool's server is being listed for the first time (added a moment ago, or slow to
+        # answer): wait for that listing, bounded, rather than answer "Unknown tool".
+        await asyncio.wait({listing}, timeout=PENDING_LISTING_WAIT_SECONDS)
+        catalogue = await refreshed_catalogue(org_ctx.organization)
+        route = catalogue.routes.get(params.name)
     if route is not None and not catalogue.allows(org_ctx, "tool", params.name):
         # Hidden by an access rule: refused exactly like a tool that does not exist.
         _denied(org_ctx, "tool", params.name)
@@ -223,6 +232,12 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
                 "arguments": arguments,
             },
         )
+
+
+def _pending_listing(catalogue: Catalogue, name: str) -> asyncio.Future | None:
+    """The listing in flight of the server that ``name`` (``server__tool``) belongs to, if any."""
+    server, sep, _tool = name.partition("__")
+    return catalogue.pending.get(server) if sep else None
 
 
 def _raise_if_withheld(catalogue: Any, org_ctx: OrgContext, name: str) -> None:

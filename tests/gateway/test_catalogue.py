@@ -168,3 +168,25 @@ async def test_global_items_and_org_override(live_server, committed):
             assert (await mine.get_prompt(name)).messages[0].content.text == "o"
     finally:
         await sync_to_async(global_prompt.delete)()  # global rows would leak into other tests' catalogues
+
+
+async def test_a_call_to_a_server_still_being_listed_waits_for_its_listing(live_server_factory, committed):
+    """A server added a moment ago is listed in the background; a tools/call for one of its tools
+    that arrives first waits for that listing instead of answering "Unknown tool". With
+    MCP_CATALOGUE_WAIT_SECONDS=0 every first listing is still pending when the call arrives."""
+    import sys
+    from pathlib import Path
+
+    server = live_server_factory.start(name="pending", env={"MCP_CATALOGUE_WAIT_SECONDS": "0"})
+    tenant = await sync_to_async(make_tenant)("pending", servers=())
+    await sync_to_async(ServerConnection.objects.create)(
+        organization=tenant.org,
+        name="slow",
+        transport="stdio",
+        command=sys.executable,
+        args=[str(Path(__file__).with_name("slow_server.py"))],
+        timeout_seconds=60,
+    )
+    async with connect(server.mcp_url, tenant.key) as client:
+        result = await client.call_tool("slow__echo", {"text": "first"})
+    assert not result.is_error and "first" in result.content[0].text

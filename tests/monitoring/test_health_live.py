@@ -198,10 +198,28 @@ def test_web_worker_and_beat_heartbeats_and_a_killed_web_process_expires(
 
 
 def test_embedded_default_runs_the_schedule_in_the_web_process(live_server_factory, committed):
-    """No REDIS_URL: the web process runs CELERY_BEAT_SCHEDULE itself, and its heartbeat is a row."""
+    """No REDIS_URL: the web process runs CELERY_BEAT_SCHEDULE itself (retention included: an old
+    test run goes, issue 9), and its heartbeat is a row."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from omni.playground.models import TestRun
+    from omni.privacy.models.retention import RetentionRun
+    from omni.tenants.services import create_organization
+    from tests.live import unique_slug
+
+    org = create_organization(unique_slug("embret"), "Embedded retention")
+    old = TestRun.objects.create(
+        organization=org,
+        operation="tools/call",
+        target="t",
+        outcome="ok",
+        created_at=timezone.now() - timedelta(days=400),
+    )
     _, token = _superuser()
     env = {key: value for key, value in live_server_factory.env.items() if key != "REDIS_URL"}
-    env.update(FAST, INPROCESS_SCHEDULER="auto")
+    env.update(FAST, INPROCESS_SCHEDULER="auto", RETENTION_INTERVAL_SECONDS="2")
     port = free_port()
     server = ServerProcess("health-embedded", port, {**env, "OMNI_PUBLIC_URL": f"http://127.0.0.1:{port}"})
     server.start()
@@ -225,6 +243,16 @@ def test_embedded_default_runs_the_schedule_in_the_web_process(live_server_facto
         assert body["queues"]["eager"] is True
         assert {e["name"] for e in body["scheduler"]["entries"]} >= {"health-tick", "write-audit-spool"}
         assert Heartbeat.objects.filter(kind="web", pid=server.process.pid).exists()
+        # The daily retention task, here every 2 s, ran inside the web process.
+        _until(
+            lambda: TestRun.objects.filter(pk=old.pk).exists(),
+            lambda present: not present,
+            timeout=60,
+            what="the in-process retention run deleting a 400-day-old test run",
+        )
+        assert RetentionRun.objects.filter(
+            organization=org, class_name="test_runs", trigger="beat", deleted__gte=1
+        ).exists()
         assert "in-process scheduler: 2 entries" in server.logs() or "in-process scheduler:" in server.logs()
     finally:
         server.stop()

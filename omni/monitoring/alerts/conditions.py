@@ -91,14 +91,15 @@ def status_services() -> Any:
 def dashboard_link(rule: AlertRule, since: datetime, until: datetime) -> str:
     """Where the evidence can be looked at: the usage dashboard of the window (or the audit log)."""
     frm, to = since.strftime("%Y-%m-%dT%H:%M"), until.strftime("%Y-%m-%dT%H:%M")
+    window = f"?range=custom&since={frm}&until={to}"  # the usage dashboard's range form
     if rule.organization_id is None:
-        return f"/ops/usage/?from={frm}&to={to}"
+        return f"/ops/usage/{window}"
     slug = rule.organization.slug
     if rule.kind == "audit_chain":
         return f"/o/{slug}/audit/"
     if rule.kind in ("server_down", "pins_held"):
         return f"/o/{slug}/servers/"
-    return f"/o/{slug}/usage/?from={frm}&to={to}"
+    return f"/o/{slug}/usage/{window}"
 
 
 # --------------------------------------------------------------------------- metric kinds

@@ -5,58 +5,11 @@ latency and its colour the state (a down probe is a full-height red bar). Server
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-
-@dataclass
-class Rect:
-    x: float
-    y: float
-    width: float
-    height: float
-    css: str
-    title: str
-
-
-@dataclass
-class Text:
-    x: float
-    y: float
-    text: str
-    anchor: str = "start"
-    css: str = "axis"
-
-
-@dataclass
-class Line:
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-
-
-@dataclass
-class Chart:
-    title: str
-    width: int
-    height: int
-    rects: list[Rect] = field(default_factory=list)
-    texts: list[Text] = field(default_factory=list)
-    lines: list[Line] = field(default_factory=list)
-    legend: list[tuple[str, str]] = field(default_factory=list)
-    empty: bool = False
-
-
-def _nice_max(value: float) -> float:
-    if value <= 0:
-        return 1.0
-    magnitude = 10 ** (len(str(int(value))) - 1)
-    for step in (1, 2, 2.5, 5, 10):
-        if step * magnitude >= value:
-            return float(step * magnitude)
-    return float(10 * magnitude)
+# The geometry types and the axis rounding are the playground's: one chart partial draws both.
+from omni.playground.charts import Chart, Line, Rect, Text, _nice_max
 
 
 def history_chart(

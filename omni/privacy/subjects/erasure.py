@@ -38,7 +38,7 @@ from omni.audit.erasure import erase_personal
 from omni.audit.models import AuditEvent
 from omni.audit.services import AuditTarget, record
 from omni.privacy.signals import organization_erased, user_erasing
-from omni.privacy.subjects.export import invitations_to, org_rows, org_tables, user_key_ids
+from omni.privacy.subjects.export import invitations_addressed_to, org_rows, org_tables, user_key_ids
 from omni.tenants.models import ApiKey, Invitation, Membership, Organization, Role
 from omni.tenants.services import delete_organization
 
@@ -159,7 +159,7 @@ def erase_user(user: Any, *, actor: Any = None, request_id: int | None = None) -
         result.runs = TestRun.objects.filter(user_id=pk).update(username="", user=None)
         result.runs += ScenarioRun.objects.filter(user_id=pk).update(username="", user=None)
         Invitation.objects.filter(invited_by_id=pk).update(invited_by_name="", invited_by=None)
-        received = invitations_to(email) if email else Invitation.objects.none()
+        received = invitations_addressed_to(email)
         result.invitations = received.count()
         received.delete()
         user_type = ContentType.objects.get_for_model(type(user))

@@ -173,26 +173,6 @@ def user_key_ids(user: Any) -> list[str]:
     return [str(pk) for pk in ApiKey.objects.filter(created_by=user).values_list("pk", flat=True)]
 
 
-def invitations_to(email: str) -> models.QuerySet[Invitation]:
-    """Invitations sent to ``email``. The address is encrypted, so they are found by its blind index
-    (a keyed hash under each organization's data key), in every organization with a live key (where
-    the key was destroyed the address is unreadable already)."""
-    from omni.privacy.crypto.fields import blind_index
-    from omni.privacy.models import DataKey
-
-    address = email.strip().lower()
-    org_ids = Invitation.objects.values("organization_id").distinct()
-    live = (
-        DataKey.objects.filter(organization_id__in=org_ids, destroyed_at__isnull=True)
-        .values_list("organization_id", flat=True)
-        .distinct()
-    )
-    match = Q(pk__in=[])
-    for org_id in live:
-        match |= Q(organization_id=org_id, email_hash=blind_index(org_id, address))
-    return Invitation.objects.filter(match)
-
-
 def user_audit_events(user: Any) -> models.QuerySet[AuditEvent]:
     """Events of actions ``user`` took: signed in as them, or with one of the keys they created."""
     keys = user_key_ids(user)
@@ -270,7 +250,7 @@ def user_archive(user: Any, *, site: str = "Omni MCP") -> bytes:
     sent = Invitation.objects.filter(invited_by=user).select_related("organization").order_by("created_at")
     received = Invitation.objects.none()
     if getattr(user, "email", ""):
-        received = invitations_to(user.email).select_related("organization").order_by("created_at")
+        received = invitations_addressed_to(user.email).select_related("organization").order_by("created_at")
     writer.json_file(
         "invitations.json",
         {
@@ -385,3 +365,26 @@ def org_archive(org: Organization, *, site: str = "Omni MCP") -> bytes:
 
 def user_model() -> type[models.Model]:
     return get_user_model()
+
+
+def invitations_addressed_to(email: str) -> models.QuerySet[Invitation]:
+    """The invitations sent to ``email`` in any organization. Addresses are encrypted at rest, so
+    they are found through their blind index, which is keyed per organization: only organizations
+    with a live data key are asked (where the key was destroyed the address is unreadable already,
+    and asking would create a new key)."""
+    from omni.privacy.crypto.fields import blind_index
+    from omni.privacy.models import DataKey
+
+    normalized = (email or "").strip().lower()
+    if not normalized:
+        return Invitation.objects.none()
+    org_ids = Invitation.objects.values("organization_id").distinct()
+    live = (
+        DataKey.objects.filter(organization_id__in=org_ids, destroyed_at__isnull=True)
+        .values_list("organization_id", flat=True)
+        .distinct()
+    )
+    match = Q(pk__in=[])
+    for org_id in live:
+        match |= Q(organization_id=org_id, email_hash=blind_index(org_id, normalized))
+    return Invitation.objects.filter(match)

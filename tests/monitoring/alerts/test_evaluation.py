@@ -179,8 +179,7 @@ def test_for_duration_against_flapping(world, monkeypatch):
 
 
 def test_metric_rule_reads_window_stats_with_its_scope(world, monkeypatch):
-    # LEAD: musage's omni.monitoring.usage.query.window_stats is faked here (it is built in parallel);
-    # after the merge, switch this test to real /mcp traffic from the SDK client and drop the fake.
+    # The rule's scope reaches window_stats as asked (the real counters: test_real_sources.py).
     calls = []
 
     def fake(org_id, since, until, **scope):
@@ -201,7 +200,7 @@ def test_metric_rule_reads_window_stats_with_its_scope(world, monkeypatch):
     ]
     incident = Incident.objects.owned_by(world.acme).get()
     assert incident.evidence["value"] == 750.0 and incident.evidence["calls"] == 50
-    assert incident.evidence["link"].startswith(f"/o/{world.acme.slug}/usage/?from=")
+    assert incident.evidence["link"].startswith(f"/o/{world.acme.slug}/usage/?range=custom&since=")
     # No traffic is no data: an error rate over zero calls does not fire.
     monkeypatch.setattr(conditions, "usage_window_stats", lambda *a, **k: _stats())
     quiet = rule(world.acme, "error_rate", name="quiet", threshold=0, params={"window_minutes": 5})
@@ -229,8 +228,7 @@ def test_metric_rule_without_the_usage_app_is_no_data(world):
 
 
 def test_server_down_for_n_minutes(world, monkeypatch):
-    # LEAD: mstatus's omni.monitoring.status.services is faked here;
-    # switch to a real stopped server after the merge.
+    # The "for N minutes" arithmetic with a controlled clock (a real stopped server: test_real_sources.py).
     server = ServerConnectionFactory(organization=world.acme, name="flaky")
     ServerConnectionFactory(organization=world.acme, name="fine")
     now = timezone.now()
