@@ -22,6 +22,7 @@ class MonitoringConfig(AppConfig):
         from omni.monitoring.status import tasks as status_tasks  # noqa: F401
         from omni.monitoring.status.services import connect_signals
         from omni.monitoring.usage import setup as usage_setup
+        from omni.privacy.signals import user_erasing
 
         setup_metrics()  # /metrics, the request observer, the status collector
         try:
@@ -31,3 +32,6 @@ class MonitoringConfig(AppConfig):
         usage_setup()  # the usage counters subscribe to the gateway's request observer
         connect_signals()  # the circuit breaker's transitions feed the server status
         register_retention()  # usage rollups, incidents and deliveries, status history
+        from omni.monitoring.alerts.services import forget_address
+
+        user_erasing.connect(forget_address, dispatch_uid="monitoring.forget_address")

@@ -129,7 +129,8 @@ MODELS: tuple[ModelEntry, ...] = (
     ModelEntry(
         "tenants.Invitation",
         ORG_ADMINS,
-        "until accepted, revoked or expired, then kept as history with the organization",
+        "pending until accepted, revoked or expired; ended ones: the 'expired_invitations' retention "
+        "class (default 30 days after they ended)",
         "organization export; the invited person's export",
         "organization deletion; crypto-shredding makes the address unreadable",
         _f(
@@ -265,13 +266,26 @@ MODELS: tuple[ModelEntry, ...] = (
     ModelEntry(
         "audit.AuditEvent",
         "admins and owners of the organization (audit:read); global events: superusers",
-        "append-only; hash-chained",
+        "append-only and hash-chained; the 'audit_events' retention class (default 365 days, per "
+        "organization, legal hold) prunes the oldest and records a checkpoint",
         "organization export; the actor's events in the user export",
-        "organization deletion detaches events (org set NULL, slug kept); person: pdsr pseudonymisation",
+        "organization deletion detaches events (org set NULL, slug kept); user erasure replaces the "
+        "person's fields by markers and drops their salts (chain version 2: the chain still verifies)",
         _f(
             {
                 "id public_id seq created_at action target_type target_id request_id": OP,
-                "prev_hash hash source source_seq": OP,
+                "prev_hash hash source source_seq chain_version": OP,
+                "personal": FieldClass(
+                    PERSONAL,
+                    HASHED,
+                    "chain version 2: salted sha256 of each personal field, hashed into the chain in "
+                    "place of the values; meaningless once the salts are dropped",
+                ),
+                "personal_salts": FieldClass(
+                    SECRET,
+                    note="plain: a random salt per personal field, not hashed into the chain; user erasure "
+                    "drops them; never exported",
+                ),
                 "organization": ORG_FK,
                 "org_slug": FieldClass(
                     OPERATIONAL, note="copied so events outlive the organization (hashed)"
@@ -280,7 +294,8 @@ MODELS: tuple[ModelEntry, ...] = (
                 "actor_name": NAME_COPY,
                 "target_repr": FieldClass(
                     PERSONAL,
-                    note="plain and hashed: may name a person (invitation addresses are masked a***@domain)",
+                    note="plain, hashed (version 2: through `personal`): may name a person "
+                    "(invitation addresses are masked a***@domain)",
                 ),
                 "ip": FieldClass(PERSONAL, note="plain: hashed into the chain, shown in the viewer"),
                 "data": FieldClass(
@@ -357,9 +372,9 @@ MODELS: tuple[ModelEntry, ...] = (
     ModelEntry(
         "playground.TestRun",
         ORG_MEMBERS,
-        "kept until deleted with the organization (retention policies: pretention)",
+        "the 'test_runs' retention class (default 90 days, per organization, legal hold)",
         "organization export; the actor's runs in the user export",
-        "organization deletion; crypto-shredding",
+        "retention; organization deletion; crypto-shredding; user erasure unlinks the person",
         _f(
             {
                 "id public_id source operation outcome duration_ms created_at": OP,
@@ -379,9 +394,9 @@ MODELS: tuple[ModelEntry, ...] = (
     ModelEntry(
         "playground.ScenarioRun",
         ORG_MEMBERS,
-        "kept until deleted with the organization (retention policies: pretention)",
+        "the 'scenario_runs' retention class (default 90 days, per organization, legal hold)",
         "organization export; the actor's runs in the user export",
-        "organization deletion; crypto-shredding",
+        "retention; organization deletion; crypto-shredding; user erasure unlinks the person",
         _f(
             {
                 "id public_id trigger origin stop_on_failure status": OP,
@@ -426,6 +441,284 @@ MODELS: tuple[ModelEntry, ...] = (
                 "organization": ORG_FK,
                 "wrapped_key": FieldClass(
                     SECRET, "encrypted:master", "the data key, wrapped by a master key"
+                ),
+            }
+        ),
+    ),
+    ModelEntry(
+        "privacy.DataSubjectRequest",
+        "the requester (their own requests); owners of the organization (its register); superusers "
+        "(/privacy/requests/)",
+        "the register is kept as the record of the request; an archive until it is downloaded once or "
+        "its link expires (DSR_EXPORT_LINK_HOURS), then cleared",
+        "the person's requests in the user export (id, kind, state, dates)",
+        "user erasure clears the person's archives and unlinks them (user and requested_by NULL; the "
+        "label stays); organization deletion unlinks the organization",
+        _f(
+            {
+                "id public_id kind subject_type via state requested_at due_at scheduled_for": OP,
+                "completed_at error archive_name archive_bytes link_expires_at downloaded_at": OP,
+                "user requested_by": USER_FK,
+                "organization": ORG_FK,
+                "subject_label": FieldClass(
+                    OPERATIONAL, note='"user #12" or "org <slug>": no name, no address'
+                ),
+                "archive": FieldClass(
+                    PERSONAL,
+                    ENC,
+                    "the export zip: the organization's key for an organization export, the platform "
+                    "key for a person's",
+                ),
+                "link_nonce": FieldClass(
+                    SECRET,
+                    note="plain: the one-time part of the signed download link, compared on download "
+                    "and cleared when used",
+                ),
+            }
+        ),
+    ),
+    ModelEntry(
+        "privacy.OrgRetention",
+        "the organization's privacy page (audit:read); owners change it (privacy:manage); superusers",
+        "while the organization exists",
+        "organization export",
+        "organization deletion; user erasure clears legal_hold_by",
+        _f(
+            {
+                "id days legal_hold legal_hold_since updated_at": OP,
+                "organization": ORG_FK,
+                "legal_hold_reason": FieldClass(CONTENT),
+                "legal_hold_by": FieldClass(
+                    PERSONAL, note="username of who set the hold, copied; plain (shown on the page)"
+                ),
+            }
+        ),
+    ),
+    ModelEntry(
+        "privacy.RetentionRun",
+        "the organization's privacy page (audit:read) for its own runs; superusers",
+        "the 'retention_runs' retention class (default 180 days, platform-wide)",
+        "organization export",
+        "retention; organization deletion unlinks them (slug kept)",
+        _f(
+            {
+                "id run_id class_name trigger dry_run status cutoff days deleted batches error": OP,
+                "started_at finished_at": OP,
+                "organization": ORG_FK,
+                "org_slug": FieldClass(OPERATIONAL, note="copied so runs outlive the organization"),
+            }
+        ),
+    ),
+    # ------------------------------------------------------------------ monitoring: alerting
+    ModelEntry(
+        "monitoring.NotificationChannel",
+        ORG_MEMBERS + " (the signing secret: nobody, it is write-only); admins and owners change them; "
+        "global channels (no organization): superusers",
+        UNTIL_ORG,
+        "organization export without the addresses, the URL and the secret (encrypted fields are "
+        "never exported)",
+        "delete in the UI; organization deletion; crypto-shredding; user erasure removes the person's "
+        "address from email channels",
+        _f(
+            {
+                "id uuid kind enabled created_at updated_at": OP,
+                "organization": FieldClass(
+                    OPERATIONAL, note="the tenant the row belongs to; NULL: a global channel (platform key)"
+                ),
+                "name": FieldClass(CONTENT),
+                "emails": FieldClass(PERSONAL, ENC, "the recipients' addresses"),
+                "url": FieldClass(
+                    SECRET, ENC, "where webhooks are POSTed; a Slack-style URL is a credential by itself"
+                ),
+                "secret": FieldClass(SECRET, FERNET, "HMAC key that signs webhooks (FIELD_ENCRYPTION_KEY)"),
+            }
+        ),
+    ),
+    ModelEntry(
+        "monitoring.AlertRule",
+        ORG_MEMBERS + "; admins and owners change them; global rules: superusers",
+        UNTIL_ORG,
+        "organization export",
+        "delete in the UI; organization deletion",
+        _f(
+            {
+                "id uuid kind comparison threshold for_seconds severity enabled channels": OP,
+                "pending_since last_evaluated_at last_value created_at updated_at": OP,
+                "organization": ORG_FK,
+                "name": FieldClass(CONTENT),
+                "params": FieldClass(
+                    CONTENT, note="plain: the window and scope (server, tool, API key id) the evaluator reads"
+                ),
+            }
+        ),
+    ),
+    ModelEntry(
+        "monitoring.AlertRule_channels",
+        ORG_MEMBERS,
+        "with the rule and the channel",
+        "not exported (links between the exported rules and channels)",
+        "with the rule or the channel",
+        _f({"id alertrule notificationchannel": OP}),
+    ),
+    ModelEntry(
+        "monitoring.Incident",
+        ORG_MEMBERS + "; admins and owners acknowledge and resolve; global incidents: superusers",
+        "active ones stay; resolved ones: the 'incidents' retention class (default 365 days after "
+        "resolving, per organization, legal hold)",
+        "organization export",
+        "retention; organization deletion; user erasure unlinks the person (acknowledged_by and "
+        "resolved_by become NULL)",
+        _f(
+            {
+                "id uuid rule severity state dedupe_key opened_at acknowledged_at resolved_at": OP,
+                "organization": ORG_FK,
+                "rule_name title": FieldClass(CONTENT, note="copied from the rule: the incident outlives it"),
+                "evidence": FieldClass(
+                    CONTENT, note="plain: the measured value, condition and scope (counts, no payloads)"
+                ),
+                "resolution": FieldClass(CONTENT, note="short text: how it resolved"),
+                "acknowledged_by resolved_by": USER_FK,
+            }
+        ),
+    ),
+    ModelEntry(
+        "monitoring.Delivery",
+        ORG_MEMBERS + " (an incident's delivery timeline); global: superusers",
+        "the 'alert_deliveries' retention class (default 90 days, per organization, legal hold); "
+        "with their incident",
+        "organization export",
+        "retention; organization deletion",
+        _f(
+            {
+                "id uuid channel incident event attempt status response_code next_retry_at created_at": OP,
+                "organization": ORG_FK,
+                "channel_name": FieldClass(CONTENT, note="copied: the log outlives the channel"),
+                "error": FieldClass(
+                    OPERATIONAL, "masked", "the transport's error; the channel's URL is masked out"
+                ),
+            }
+        ),
+    ),
+    ModelEntry(
+        "monitoring.MaintenanceWindow",
+        ORG_MEMBERS + "; admins and owners change them; global: superusers",
+        UNTIL_ORG,
+        "organization export",
+        "delete in the UI; with its rule or connection; organization deletion; user erasure unlinks "
+        "the person",
+        _f(
+            {
+                "id uuid rule connection starts_at ends_at created_at": OP,
+                "organization": ORG_FK,
+                "reason": FieldClass(CONTENT),
+                "created_by": USER_FK,
+            }
+        ),
+    ),
+    # ------------------------------------------------------------------ monitoring: health, status, usage
+    ModelEntry(
+        "monitoring.Heartbeat",
+        "superusers (/ops/health/)",
+        "embedded default only (with Redis the table stays empty): rows of processes silent for ten "
+        "heartbeat TTLs are deleted by health_tick",
+        "never (platform data)",
+        "not personal; expires",
+        _f(
+            {
+                "id kind host pid key started_at last_seen": OP,
+                "info": FieldClass(OPERATIONAL, note="versions and counters of the process"),
+            }
+        ),
+    ),
+    ModelEntry(
+        "monitoring.ServerStatus",
+        ORG_MEMBERS + " (global connections: every organization)",
+        "one row per connection, updated in place, while the connection exists",
+        "organization export",
+        "with the connection; organization deletion",
+        _f(
+            {
+                "id connection state since checked_at source latency_ms error_category": OP,
+                "listing_hash tool_count consecutive_failures breaker_open": OP,
+                "organization": ORG_FK,
+                "error": FieldClass(OPERATIONAL, note="the last probe's error message, truncated"),
+            }
+        ),
+    ),
+    ModelEntry(
+        "monitoring.StatusProbe",
+        ORG_MEMBERS + " (global connections: every organization)",
+        "STATUS_RAW_RETENTION_HOURS (default 48 hours)",
+        "organization export",
+        "expires; with the connection; organization deletion",
+        _f(
+            {
+                "id connection at state source latency_ms error_category listing_hash": OP,
+                "organization": ORG_FK,
+                "error": FieldClass(OPERATIONAL, note="the probe's error message, truncated"),
+            }
+        ),
+    ),
+    ModelEntry(
+        "monitoring.StatusHour",
+        ORG_MEMBERS + " (global connections: every organization)",
+        "35 days (uptime over 24 h, 7 and 30 days)",
+        "organization export",
+        "expires; with the connection; organization deletion",
+        _f({"id connection hour probes up latency_ms_sum": OP, "organization": ORG_FK}),
+    ),
+    ModelEntry(
+        "monitoring.UsageMinute",
+        "members with usage:read; superusers (/ops/usage/)",
+        "USAGE_MINUTE_RETENTION_HOURS (default 48 hours), deleted by the rollup",
+        "organization export",
+        "retention; organization deletion (counts name no person)",
+        _f(
+            {
+                "id bucket method outcome error_type calls duration_us": OP,
+                "h00 h01 h02 h03 h04 h05 h06 h07 h08 h09 h10 h11 h12 h13 h14 h15": OP,
+                "organization": ORG_FK,
+                "api_key_id": FieldClass(OPERATIONAL, note="the API key's id, not a foreign key"),
+                "server target": FieldClass(
+                    CONTENT, note="plain: server name and tool/prompt/resource name, grouped and filtered by"
+                ),
+            }
+        ),
+    ),
+    ModelEntry(
+        "monitoring.UsageHour",
+        "members with usage:read; superusers (/ops/usage/)",
+        "the 'usage_hours' retention class (USAGE_HOUR_RETENTION_DAYS, default 35 days; per "
+        "organization, legal hold)",
+        "organization export",
+        "retention; organization deletion (counts name no person)",
+        _f(
+            {
+                "id bucket method outcome error_type calls duration_us": OP,
+                "h00 h01 h02 h03 h04 h05 h06 h07 h08 h09 h10 h11 h12 h13 h14 h15": OP,
+                "organization": ORG_FK,
+                "api_key_id": FieldClass(OPERATIONAL, note="the API key's id, not a foreign key"),
+                "server target": FieldClass(
+                    CONTENT, note="plain: server name and tool/prompt/resource name, grouped and filtered by"
+                ),
+            }
+        ),
+    ),
+    ModelEntry(
+        "monitoring.UsageDay",
+        "members with usage:read; superusers (/ops/usage/)",
+        "the 'usage_days' retention class (USAGE_DAY_RETENTION_DAYS, default 400 days; per "
+        "organization, legal hold)",
+        "organization export",
+        "retention; organization deletion (counts name no person)",
+        _f(
+            {
+                "id bucket method outcome error_type calls duration_us": OP,
+                "h00 h01 h02 h03 h04 h05 h06 h07 h08 h09 h10 h11 h12 h13 h14 h15": OP,
+                "organization": ORG_FK,
+                "api_key_id": FieldClass(OPERATIONAL, note="the API key's id, not a foreign key"),
+                "server target": FieldClass(
+                    CONTENT, note="plain: server name and tool/prompt/resource name, grouped and filtered by"
                 ),
             }
         ),
@@ -657,6 +950,40 @@ REDIS: tuple[RedisFamily, ...] = (
         "web processes",
         "cache timeout; invalidated on change",
         "expires; invalidated when the organization changes",
+    ),
+    RedisFamily(
+        "omni:health:hb:<kind>:<host>:<pid>, omni:health:tick",
+        OPERATIONAL,
+        "process heartbeats (kind, host, pid, versions, counters) and beat's last tick",
+        "superusers (/ops/health/)",
+        "HEALTH_HEARTBEAT_MISSES missed beats (TTL); deleted on a clean shutdown",
+        "not personal; expires",
+    ),
+    RedisFamily(
+        "omni:health:errors",
+        PERSONAL,
+        "the last ERROR log records of every process (logger, message, host): a message may name a "
+        "person or a server",
+        "superusers (/ops/health/)",
+        "the last HEALTH_LAST_ERRORS entries (a list trimmed on every push)",
+        "pushed out by newer errors",
+    ),
+    RedisFamily(
+        "omni:usage:m:<epoch minute>, omni:usage:dirty",
+        OPERATIONAL,
+        "usage counters per minute and dimensions (organization id, API key id, server, target, method, "
+        "outcome) between the flusher and the rollup",
+        "worker processes (rollup)",
+        "USAGE_REDIS_TTL_SECONDS (default 6 hours)",
+        "expires; names no person",
+    ),
+    RedisFamily(
+        "omni:breaker:<connection id>, omni:breaker:<connection id>:trial",
+        OPERATIONAL,
+        "circuit breaker state per server connection (failures, when it opened; the half-open trial)",
+        "gateway processes",
+        "ten cool-downs (at least 10 minutes); the trial: one cool-down",
+        "expires",
     ),
     RedisFamily(
         "celery, _kombu.*, unacked* (Celery broker)",

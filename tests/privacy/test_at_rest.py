@@ -1,6 +1,7 @@
 """Encryption at rest, end to end against PostgreSQL and a live server.
 
-Sentinel values go in through the web UI (an invitation), the API (``/api/test/mcp`` and
+Sentinel values go in through the web UI (an invitation, the addresses of alert notification
+channels), the API (``/api/test/mcp`` and
 ``/api/test/scenarios``) and MCP calls with the official SDK client (a dataset upload, with the
 organization recording tool-call arguments in the audit log). Then ``pg_dump`` of the test
 database must not contain any of them, while the application reads every one back. Destroying
@@ -23,6 +24,7 @@ from rest_framework.authtoken.models import Token
 from mcp_servers.models import Dataset
 from omni.audit import sealing
 from omni.audit.models import AuditEvent
+from omni.monitoring.models.alerts import NotificationChannel
 from omni.playground.models import ScenarioRun, TestRun
 from omni.privacy import inventory
 from omni.privacy.crypto import keys
@@ -54,7 +56,17 @@ async def _mcp_upload(url: str, key: str, name: str, csv_text: str) -> None:
 def test_sentinels_from_ui_api_and_mcp_are_absent_from_a_database_dump(live_server, committed):
     tag = uuid.uuid4().hex[:12]
     s = {
-        kind: f"sntl{kind}{tag}" for kind in ("invite", "apireq", "apiresp", "scenario", "dataset", "secret")
+        kind: f"sntl{kind}{tag}"
+        for kind in (
+            "invite",
+            "apireq",
+            "apiresp",
+            "scenario",
+            "dataset",
+            "secret",
+            "alertmail",
+            "alerturl",
+        )
     }
     tenant = make_tenant("crypt")
     org = tenant.org
@@ -70,6 +82,15 @@ def test_sentinels_from_ui_api_and_mcp_are_absent_from_a_database_dump(live_serv
     email = f"{s['invite']}@example.org"
     response = ui.post(f"/o/{org.slug}/members/invite/", {"email": email, "role": "member"})
     assert response.status_code == 302, response.content[:500]
+    # ... and creates alert notification channels: an email address, a Slack-style webhook URL.
+    alert_mail = f"{s['alertmail']}@example.org"
+    alert_url = f"https://hooks.example.com/services/{s['alerturl']}"
+    for data in (
+        {"name": "on-call mail", "kind": "email", "emails_text": alert_mail, "enabled": "on"},
+        {"name": "on-call slack", "kind": "slack", "url": alert_url, "enabled": "on"},
+    ):
+        response = ui.post(f"/o/{org.slug}/alerts/channels/new/", data)
+        assert response.status_code == 302, response.content[:500]
 
     # The API, on the live server: a tool call whose request and response carry sentinels, and a
     # bearer token that must be masked before anything is stored.
@@ -123,12 +144,18 @@ def test_sentinels_from_ui_api_and_mcp_are_absent_from_a_database_dump(live_serv
         ("playground.ScenarioRun", "report"),
         ("mcp_servers.Dataset", "rows"),
         ("tenants.Invitation", "email"),
+        ("monitoring.NotificationChannel", "emails"),
+        ("monitoring.NotificationChannel", "url"),
     }
 
     # ... and the application reads every sentinel back.
     keys.forget_all()
     invitation = Invitation.objects.get(organization=org, email_hash=blind_index(org.pk, email))
     assert invitation.email == email
+    channels = {c.kind: c for c in NotificationChannel.objects.owned_by(org)}
+    assert channels["email"].emails == [alert_mail] and channels["slack"].url == alert_url
+    page = ui.get(f"/o/{org.slug}/alerts/channels/")
+    assert alert_mail in page.content.decode() and alert_url in page.content.decode()
     runs = list(TestRun.objects.filter(organization=org, source="api").order_by("id"))
     assert s["apireq"] in runs[0].request["params"]["arguments"]["text"]
     assert s["secret"] not in str(runs[0].request) and "[redacted:token]" in str(runs[0].request)

@@ -15,8 +15,10 @@ from django.utils import timezone
 from mcp_servers.models import Dataset, Note
 from omni.audit.chain import ERASED
 from omni.audit.models import AuditEvent
+from omni.monitoring.models.alerts import NotificationChannel
 from omni.playground.models import TestRun
-from omni.privacy.models import DataSubjectRequest
+from omni.privacy.models import DataSubjectRequest, OrgRetention
+from omni.privacy.retention.policy import set_legal_hold
 from omni.privacy.signals import organization_erased
 from omni.privacy.subjects import services
 from omni.privacy.subjects.erasure import LastOwnerError, erase_user
@@ -119,6 +121,12 @@ def test_export_link_works_once_for_its_requester_and_expires(people, django_cap
         assert client.post("/account/export/").status_code == 302
     dsr = DataSubjectRequest.objects.get(user=people.alice, kind="export", via="ui")
     assert dsr.state == "ready" and dsr.archive_bytes > 0 and dsr.link_expires_at > timezone.now()
+    # The zip waits encrypted (a person's export: the platform key), never as plain bytes.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT archive FROM privacy_datasubjectrequest WHERE id = %s", [dsr.pk])
+        (stored,) = cursor.fetchone()
+    assert stored.startswith("omnienc:1:") and "profile.json" not in stored
+    assert bytes(dsr.archive).startswith(b"PK") and len(dsr.archive) == dsr.archive_bytes
     client.post("/account/export/")  # a second click while one is ready builds nothing more
     assert DataSubjectRequest.objects.filter(user=people.alice, kind="export", via="ui").count() == 1
     page = client.get("/account/").content.decode()
@@ -167,8 +175,22 @@ def test_erasure_erases_the_person_and_the_chain_still_verifies(people, django_c
         AuditEvent.objects.filter(actor_type="user", actor_id=str(pk)).values_list("pk", flat=True)
     )
     assert bob_events
+    # His address in alert channels (encrypted, so not found by SQL) and his name on a legal hold.
+    shared = NotificationChannel.objects.create(
+        organization=people.org_b, name="team", kind="email", emails=[email.upper(), "team@example.org"]
+    )
+    only_bob = NotificationChannel.objects.create(
+        organization=people.org_b, name="bob only", kind="email", emails=[email]
+    )
+    set_legal_hold(people.org_b, True, reason="audit", actor=people.bob)
     with django_capture_on_commit_callbacks(execute=True):
         erase_user(people.bob)
+    shared.refresh_from_db()
+    only_bob.refresh_from_db()
+    assert shared.emails == ["team@example.org"] and shared.enabled
+    assert only_bob.emails == [] and not only_bob.enabled
+    hold = OrgRetention.objects.get(organization=people.org_b)
+    assert hold.legal_hold and hold.legal_hold_by == ""
     assert not User.objects.filter(pk=pk).exists()
     assert not Membership.objects.filter(user_id=pk).exists()
     assert not ApiKey.objects.filter(pk=people.bob_key.pk).exists()

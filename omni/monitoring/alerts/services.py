@@ -33,6 +33,7 @@ from omni.monitoring.models.alerts import (
     MaintenanceWindow,
     NotificationChannel,
 )
+from omni.privacy.crypto.fields import is_erased
 
 logger = logging.getLogger(__name__)
 
@@ -400,3 +401,27 @@ def rule_snapshot(rule: AlertRule) -> dict[str, Any]:
         "enabled": rule.enabled,
         "channels": sorted(c.name for c in rule.channels.all()) if rule.pk else [],
     }
+
+
+def forget_address(sender: Any = None, *, email: str = "", **kwargs: Any) -> int:
+    """A person is erased (``omni.privacy.signals.user_erasing``): remove their address from every
+    email channel (the addresses are encrypted, so channels are read and filtered here, not in SQL).
+    A channel left with no address is disabled. Returns how many channels changed."""
+    address = (email or "").strip().lower()
+    if not address:
+        return 0
+    changed = 0
+    channels = NotificationChannel.objects.filter(kind=NotificationChannel.Kind.EMAIL).order_by("pk")
+    for channel in channels.iterator(chunk_size=200):
+        if is_erased(channel, "emails"):  # its organization's key is destroyed: nothing to remove
+            continue
+        kept = [item for item in channel.emails or [] if item.strip().lower() != address]
+        if len(kept) == len(channel.emails or []):
+            continue
+        channel.emails = kept
+        channel.enabled = channel.enabled and bool(kept)
+        channel.save(update_fields=["emails", "enabled", "updated_at"])
+        changed += 1
+    if changed:
+        logger.info("erasure: removed an address from %d notification channel(s)", changed)
+    return changed

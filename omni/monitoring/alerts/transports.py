@@ -90,12 +90,16 @@ def _post(channel: NotificationChannel, body: bytes, headers: dict[str, str]) ->
                 return Result(True, code)
             return Result(False, code, f"HTTP {code}", retryable=code >= 500 or code in (408, 429))
 
+    def masked(text: str) -> str:
+        # The URL is encrypted at rest (a Slack-style URL is a credential): keep it out of the log.
+        return text.replace(channel.url, "<channel URL>") if channel.url else text
+
     try:
         return async_to_sync(run)()
     except EgressDenied as exc:
-        return Result(False, None, f"blocked by the egress policy: {exc}"[:500], retryable=False)
+        return Result(False, None, masked(f"blocked by the egress policy: {exc}")[:500], retryable=False)
     except Exception as exc:  # noqa: BLE001 - any network failure is a failed attempt
-        return Result(False, None, f"{type(exc).__name__}: {exc}"[:500])
+        return Result(False, None, masked(f"{type(exc).__name__}: {exc}")[:500])
 
 
 def send_webhook(channel: NotificationChannel, message: Message) -> Result:

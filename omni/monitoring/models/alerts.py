@@ -12,11 +12,12 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 from django.utils import timezone
 from encrypted_model_fields.fields import EncryptedCharField
 
+from omni.privacy.crypto.fields import EncryptedJSONField, EncryptedTextField
 from omni.tenants.querysets import TenantQuerySet
 
 
@@ -40,8 +41,12 @@ class NotificationChannel(models.Model):
     )
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    emails = models.JSONField(default=list, blank=True, help_text="Email: the recipients.")
-    url = models.URLField(max_length=500, blank=True, help_text="Webhook / Slack: where to POST.")
+    # Personal data and (a Slack URL is its own credential) a secret: sealed with the organization's
+    # data key, or the platform key for a global channel. Never filtered on.
+    emails = EncryptedJSONField(default=list, blank=True, help_text="Email: the recipients.")
+    url = EncryptedTextField(
+        blank=True, validators=[URLValidator()], help_text="Webhook / Slack: where to POST."
+    )
     secret = EncryptedCharField(
         max_length=500, blank=True, default="", help_text="Webhook: the HMAC-SHA256 key (stored encrypted)."
     )

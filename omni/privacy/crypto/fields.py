@@ -1,10 +1,10 @@
 """Model fields that encrypt with the data key of the row's organization.
 
-``EncryptedTextField`` and ``EncryptedJSONField`` store a sealed value (``omnienc:1:<key id>:…``,
-see ``envelope``) in a text column. The organization is the row's ``organization_id``, or what the
-model's ``privacy_org_id()`` returns (``None``: the platform key). Values are encrypted in
-``pre_save`` (``save()``, ``create()``, ``bulk_create()``) and decrypted when a row is loaded, so
-reading needs no instance context and no query in async code.
+``EncryptedTextField``, ``EncryptedJSONField`` and ``EncryptedBinaryField`` (bytes) store a sealed
+value (``omnienc:1:<key id>:…``, see ``envelope``) in a text column. The organization is the row's
+``organization_id``, or what the model's ``privacy_org_id()`` returns (``None``: the platform key).
+Values are encrypted in ``pre_save`` (``save()``, ``create()``, ``bulk_create()``) and decrypted
+when a row is loaded, so reading needs no instance context and no query in async code.
 
 Loud by design:
 
@@ -149,6 +149,23 @@ class EncryptedTextField(_EncryptedMixin, models.TextField):
 
     def to_python(self, value: Any) -> Any:
         return value if value is None or isinstance(value, (str, Unreadable)) else str(value)
+
+
+class EncryptedBinaryField(_EncryptedMixin, models.TextField):
+    """Bytes (an export archive): the sealed token is base64 text, so the column is text."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("editable", False)
+        super().__init__(*args, **kwargs)
+
+    def encode(self, value: Any) -> bytes:
+        return bytes(value)
+
+    def decode(self, data: bytes) -> Any:
+        return data
+
+    def to_python(self, value: Any) -> Any:
+        return value
 
 
 class EncryptedJSONField(_EncryptedMixin, models.TextField):

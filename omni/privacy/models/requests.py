@@ -3,7 +3,8 @@ person or of an organization, with their state and the 30-day due date.
 
 A row outlives its subject: after an erasure ``user``/``organization`` become NULL and the row
 keeps only ``subject_label`` ("user #12", "org acme") — no name, no email. Export archives are kept
-here (``archive``) until they are downloaded once or their link expires, then cleared.
+here (``archive``, encrypted: the organization's data key for an organization export, the platform
+key for a person's) until they are downloaded once or their link expires, then cleared.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+from omni.privacy.crypto.fields import EncryptedBinaryField
 
 DUE_DAYS = 30
 
@@ -58,7 +61,8 @@ class DataSubjectRequest(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     # Export: the zip (until downloaded or expired), and its one-time link.
-    archive = models.BinaryField(null=True, blank=True, editable=False)
+    # Sealed with the organization's data key (an organization export) or the platform key.
+    archive = EncryptedBinaryField(null=True, blank=True)
     archive_name = models.CharField(max_length=200, blank=True)
     archive_bytes = models.BigIntegerField(default=0)
     link_nonce = models.CharField(max_length=64, blank=True, editable=False)

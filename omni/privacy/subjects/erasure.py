@@ -11,7 +11,8 @@
 * their personal fields in the audit log: actor name and IP of what they did, their name (and the
   names of their keys) where they were the target, the login names tried for them — erased in
   place, so the chain still verifies (``omni.audit.erasure``),
-* the archives of their exports.
+* the archives of their exports, their name on a legal hold they set,
+* what other apps keep of them (``user_erasing``: the alerting app's email channels).
 
 The last owner of an organization cannot be erased (``LastOwnerError``): ownership moves first.
 
@@ -36,7 +37,7 @@ from django.db.models import Q
 from omni.audit.erasure import erase_personal
 from omni.audit.models import AuditEvent
 from omni.audit.services import AuditTarget, record
-from omni.privacy.signals import organization_erased
+from omni.privacy.signals import organization_erased, user_erasing
 from omni.privacy.subjects.export import invitations_addressed_to, org_rows, org_tables, user_key_ids
 from omni.tenants.models import ApiKey, Invitation, Membership, Organization, Role
 from omni.tenants.services import delete_organization
@@ -115,7 +116,7 @@ def erase_user(user: Any, *, actor: Any = None, request_id: int | None = None) -
     from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
     from omni.playground.models import ScenarioRun, TestRun
-    from omni.privacy.models import DataSubjectRequest
+    from omni.privacy.models import DataSubjectRequest, OrgRetention
 
     blocked = last_owned(user)
     if blocked:
@@ -163,6 +164,8 @@ def erase_user(user: Any, *, actor: Any = None, request_id: int | None = None) -
         received.delete()
         user_type = ContentType.objects.get_for_model(type(user))
         LogEntry.objects.filter(content_type=user_type, object_id=str(pk)).delete()
+        OrgRetention.objects.filter(legal_hold_by=username).update(legal_hold_by="")
+        user_erasing.send(sender=type(user), user_id=pk, username=username, email=email)
         DataSubjectRequest.objects.filter(user_id=pk).update(archive=None, archive_bytes=0, link_nonce="")
         if request_id is not None:
             DataSubjectRequest.objects.filter(pk=request_id).update(requested_by=None)

@@ -367,16 +367,24 @@ def user_model() -> type[models.Model]:
     return get_user_model()
 
 
-def invitations_addressed_to(email: str) -> Any:
+def invitations_addressed_to(email: str) -> models.QuerySet[Invitation]:
     """The invitations sent to ``email`` in any organization. Addresses are encrypted at rest, so
-    they are found through their blind index, which is keyed per organization."""
+    they are found through their blind index, which is keyed per organization: only organizations
+    with a live data key are asked (where the key was destroyed the address is unreadable already,
+    and asking would create a new key)."""
     from omni.privacy.crypto.fields import blind_index
+    from omni.privacy.models import DataKey
 
     normalized = (email or "").strip().lower()
     if not normalized:
         return Invitation.objects.none()
-    org_ids = Invitation.objects.values_list("organization_id", flat=True).distinct()
+    org_ids = Invitation.objects.values("organization_id").distinct()
+    live = (
+        DataKey.objects.filter(organization_id__in=org_ids, destroyed_at__isnull=True)
+        .values_list("organization_id", flat=True)
+        .distinct()
+    )
     match = Q(pk__in=[])
-    for org_id in org_ids:
+    for org_id in live:
         match |= Q(organization_id=org_id, email_hash=blind_index(org_id, normalized))
     return Invitation.objects.filter(match)

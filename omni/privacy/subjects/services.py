@@ -150,14 +150,21 @@ def build(dsr_id: int) -> DataSubjectRequest | None:
         DataSubjectRequest.objects.filter(pk=dsr.pk).update(state=State.FAILED, error=str(exc)[:2000])
         raise
     now = timezone.now()
-    DataSubjectRequest.objects.filter(pk=dsr.pk).update(
-        state=State.READY,
-        archive=data,
-        archive_name=name,
-        archive_bytes=len(data),
-        link_nonce=secrets.token_urlsafe(24),
-        link_expires_at=now + timedelta(hours=settings.DSR_EXPORT_LINK_HOURS),
-        completed_at=now,
+    # save(), not update(): the archive is sealed with the organization's (or the platform) key.
+    dsr.state, dsr.archive, dsr.archive_name, dsr.archive_bytes = State.READY, data, name, len(data)
+    dsr.link_nonce = secrets.token_urlsafe(24)
+    dsr.link_expires_at = now + timedelta(hours=settings.DSR_EXPORT_LINK_HOURS)
+    dsr.completed_at = now
+    dsr.save(
+        update_fields=[
+            "state",
+            "archive",
+            "archive_name",
+            "archive_bytes",
+            "link_nonce",
+            "link_expires_at",
+            "completed_at",
+        ]
     )
     dsr.refresh_from_db()
     return dsr
