@@ -50,6 +50,23 @@ def verify(*args: str) -> tuple[int, str]:
     return 0, out.getvalue()
 
 
+def problems_of(out: str) -> set[str]:
+    """The problem lines of a ``verify_audit`` report (tampered events, lost spooled events)."""
+    return {line.strip() for line in out.splitlines() if line.strip().startswith(("seq ", "source "))}
+
+
+def verify_adds_no_problem(before: str) -> str:
+    """``verify_audit`` finds no problem that was not already in ``before`` (a report taken at the
+    start of the test). The suite shares one committed database: a problem another test left
+    behind is that test's to answer for; what this test did must add none."""
+    status, out = verify()
+    if status == 0:
+        return out
+    new = problems_of(out) - problems_of(before)
+    assert not new and problems_of(out), out
+    return out
+
+
 @pytest.fixture(autouse=True)
 async def _close_orm_thread_connections():
     """Close the connection the async ORM opened in asgiref's worker thread, so PostgreSQL can
