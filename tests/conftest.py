@@ -13,7 +13,6 @@ import hashlib
 import os
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -53,16 +52,11 @@ def _live_server_helper():
 
 
 @pytest.fixture(autouse=True)
-def _isolated_inside_test_transactions(request):
+def _db_threads_in_test_transactions(request):
     """A test inside a transaction (pytest-django's ``db``) has rows that only its own connection
-    sees, and loses every write at its end. So there:
-
-    * the gateway's database work stays on Django's thread-sensitive thread (``DB_THREADS=0``);
-    * the audit spool is a stream of the test's own: a drain inside the transaction (an erasure
-      drains the spool first) must not take the live server processes' spooled events into a
-      transaction that is rolled back, which lost them for good.
-
-    Transactional and live tests keep the production shape."""
+    sees, so the gateway's database work must stay on Django's thread-sensitive thread there
+    (``DB_THREADS=0``). Transactional and live tests keep the production shape: omni/dbexec.py's
+    thread pool with pooled connections."""
     from django.conf import settings
 
     marker = request.node.get_closest_marker("django_db")
@@ -76,17 +70,12 @@ def _isolated_inside_test_transactions(request):
     if ("db" not in names and marker is None) or transactional:
         yield
         return
-    from omni.audit.spool import reset_for_tests
-
-    saved = settings.DB_THREADS, settings.AUDIT_SPOOL_KEY
+    saved = settings.DB_THREADS
     settings.DB_THREADS = 0
-    settings.AUDIT_SPOOL_KEY = f"{saved[1]}:test-{uuid.uuid4().hex[:12]}"
-    reset_for_tests()
     try:
         yield
     finally:
-        settings.DB_THREADS, settings.AUDIT_SPOOL_KEY = saved
-        reset_for_tests()
+        settings.DB_THREADS = saved
 
 
 def pytest_collection_modifyitems(config, items):
