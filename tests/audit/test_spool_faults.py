@@ -128,7 +128,9 @@ def test_events_of_a_killed_process_are_written_by_another_one_redis(
     finally:
         lock.rollback()
         lock.close()
-    assert audited_expressions(private_postgres.url, slug) == []
+    # None of the events acknowledged while the chain was locked was written by the dead process
+    # (the warm-up call's own event may have been, before the lock).
+    assert not set(audited_expressions(private_postgres.url, slug)) & set(acked)
     heir = live_server_factory.start(env={**extra, "AUDIT_SPOOL_CLAIM_IDLE": "1"})
     try:
         # Its writer starts with its first event; then it takes over the dead writer's entries.
