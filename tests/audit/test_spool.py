@@ -113,7 +113,11 @@ def test_spool_files_of_a_process_that_is_gone_are_taken_over():
     assert heir.pending_numbers() == {}
 
 
-def test_beat_schedules_the_spool_task_and_it_writes_what_is_spooled(committed, settings, request):
+def test_beat_schedules_the_spool_task_and_it_writes_what_is_spooled(
+    committed, settings, monkeypatch, tmp_path
+):
+    from omni.audit.spool import Spool
+    from omni.audit.spool import writer as writer_module
     from omni.audit.tasks import write_audit_spool
     from omni.celery import app
 
@@ -121,24 +125,24 @@ def test_beat_schedules_the_spool_task_and_it_writes_what_is_spooled(committed, 
     assert "omni.audit.tasks.write_audit_spool" in scheduled
     app.loader.import_default_modules()
     assert "omni.audit.tasks.write_audit_spool" in app.tasks
-    # An event in the spool (Redis with REDIS_URL, else this process's file) that no writer thread
-    # takes: the task writes it, once.
-    from omni.audit.spool import get_spool, reset_for_tests
-    from omni.audit.spool.writer import stop_writer
+    # An event in a spool (Redis stream with REDIS_URL, else a file) that no writer thread takes:
+    # the task writes it, once. The spool is one of the test's own, and only the task's run_once
+    # is pointed at it: the live servers of the session (same database, same Redis) would
+    # otherwise write the event first, and swapping the process's spool would strand the events
+    # other threads of this process record meanwhile in a stream nobody reads.
+    from django.test import override_settings
 
-    stop_writer()  # an earlier test's record_later may have started this process's writer thread
-    # A stream of this test's own: the live servers of the session (same database, same Redis)
-    # would otherwise write the event first and the task would find nothing to do.
-    settings.AUDIT_SPOOL_KEY = f"omni:audit:spool-test-{uuid.uuid4().hex[:8]}"
-    reset_for_tests()
-    request.addfinalizer(reset_for_tests)
+    with override_settings(AUDIT_SPOOL_KEY=f"omni:audit:spool-test-{uuid.uuid4().hex[:8]}", VAR_DIR=tmp_path):
+        private = Spool()  # the settings are read here, and restored at once for the rest of the process
+    run_once = writer_module.run_once
+    monkeypatch.setattr(writer_module, "run_once", lambda **kwargs: run_once(spool=private, **kwargs))
     org = create_organization(unique_slug("beat"), "Beat")
     note = f"from-the-task-{uuid.uuid4().hex[:8]}"
     values = build_event(
         "mcp.tools_call", organization=org, actor="spool-test", target=AuditTarget("mcp.tool", note),
         data={"note": note, "outcome": "ok"},
     )  # fmt: skip
-    get_spool().put(values)
+    private.put(values)
     assert not AuditEvent.objects.filter(organization=org, data__note=note).exists()
     stats = write_audit_spool.apply().get()
     assert stats["written"] >= 1

@@ -332,11 +332,14 @@ def stop_writer() -> None:
         writer.stop()
 
 
-def run_once(*, claim_idle: float | None = None, max_turns: int = 10_000) -> dict[str, Any]:
+def run_once(
+    *, claim_idle: float | None = None, max_turns: int = 10_000, spool: Spool | None = None
+) -> dict[str, Any]:
     """Write everything in the spool now and return the counts (``manage.py audit_writer --once``,
     the Celery task). Bounded: at most ``max_turns`` batches. ``claim_idle``: take over stream
-    entries other writers left unacknowledged this long (default ``AUDIT_SPOOL_CLAIM_IDLE``)."""
-    writer = Writer(write=True)
+    entries other writers left unacknowledged this long (default ``AUDIT_SPOOL_CLAIM_IDLE``).
+    ``spool``: another spool than the process's (tests)."""
+    writer = Writer(spool, write=True)
     if claim_idle is not None:
         writer.claim_idle = claim_idle
     writer.last_claim = 0.0
