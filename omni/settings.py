@@ -148,6 +148,7 @@ INSTALLED_APPS = [
     "omni.playground",
     "omni.monitoring",
     "omni.privacy",
+    "omni.loadtest",
 ]
 
 MIDDLEWARE = [
@@ -777,3 +778,15 @@ PRIVACY_KEY_CACHE_SIZE = env_int("PRIVACY_KEY_CACHE_SIZE", 1024, minimum=1)
 PRIVACY_KEY_CACHE_SECONDS = env_int("PRIVACY_KEY_CACHE_SECONDS", 60, minimum=0)
 # Turns "data key destroyed" / "cannot decrypt" errors into a clear page instead of a bare 500.
 MIDDLEWARE.append("omni.privacy.crypto.middleware.DecryptionErrorMiddleware")
+
+# ---------------------------------------------------------------------------- load testing
+# docs/loadtesting.md. Bounds of a run per organization (a platform operator may lift them for one
+# run); shards go to this Celery queue (the Procfile's worker consumes it), or run in a thread of the
+# web process in the embedded default (no REDIS_URL).
+LOADTEST_MAX_USERS = env_int("LOADTEST_MAX_USERS", 50)
+LOADTEST_MAX_RATE = env_float("LOADTEST_MAX_RATE", 200.0)
+LOADTEST_MAX_DURATION_S = env_float("LOADTEST_MAX_DURATION_S", 300.0)
+LOADTEST_MAX_SHARDS = env_int("LOADTEST_MAX_SHARDS", 8)
+LOADTEST_MAX_CONCURRENT_RUNS = env_int("LOADTEST_MAX_CONCURRENT_RUNS", 1)
+LOADTEST_QUEUE = env_str("LOADTEST_QUEUE", "celery")
+LOADTEST_SAMPLES = env_int("LOADTEST_SAMPLES", 2000)

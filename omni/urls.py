@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("omni.audit.urls")),
     path("", include("omni.playground.urls")),
     path("", include("omni.privacy.urls")),
+    path("", include("omni.loadtest.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -551,3 +551,41 @@ class MaintenanceWindowFactory(factory.django.DjangoModelFactory):
     starts_at = factory.LazyFunction(timezone.now)
     ends_at = factory.LazyFunction(lambda: timezone.now() + timezone.timedelta(hours=2))
     reason = "planned upgrade"
+
+
+class LoadProfileFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "loadtest.LoadProfile"
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"profile-{n}")
+    source = "name: smoke\noperations:\n  - tools/list\n"
+
+
+class LoadRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "loadtest.LoadRun"
+
+    organization = factory.SubFactory(OrganizationFactory)
+    profile_name = "smoke"
+    spec = factory.LazyFunction(lambda: {"name": "smoke"})
+
+
+class LoadShardFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "loadtest.LoadShard"
+
+    run = factory.SubFactory(LoadRunFactory)
+    organization = factory.SelfAttribute("run.organization")
+    index = factory.Sequence(lambda n: n)
+    spec = factory.LazyFunction(lambda: {"mode": "2026-07-28", "endpoints": []})
+
+
+class LoadBaselineFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "loadtest.LoadBaseline"
+
+    run = factory.SubFactory(LoadRunFactory)
+    organization = factory.SelfAttribute("run.organization")
+    name = factory.Sequence(lambda n: f"baseline-{n}")
+    profile_name = factory.SelfAttribute("run.profile_name")

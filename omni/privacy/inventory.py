@@ -723,6 +723,68 @@ MODELS: tuple[ModelEntry, ...] = (
             }
         ),
     ),
+    # ------------------------------------------------------------------ load testing
+    ModelEntry(
+        "loadtest.LoadProfile",
+        ORG_MEMBERS + "; admins and owners change them",
+        UNTIL_ORG,
+        "organization export",
+        "delete in the UI; organization deletion; user erasure unlinks the person",
+        _f(
+            {
+                "id name title schedule schedule_enabled last_scheduled_at created_at updated_at": OP,
+                "organization": ORG_FK,
+                "description source": FieldClass(
+                    CONTENT, note="the profile YAML: operations, argument templates"
+                ),
+                "created_by": USER_FK,
+            }
+        ),
+    ),
+    ModelEntry(
+        "loadtest.LoadRun",
+        ORG_MEMBERS,
+        "the 'load_runs' retention class (default 90 days, per organization, legal hold); baselines keep "
+        "their run",
+        "organization export",
+        "retention; organization deletion; user erasure unlinks the person",
+        _f(
+            {
+                "id uuid profile profile_name target status cancel_requested trigger raised_limits": OP,
+                "shards_total shards_done report comparison verdict error": OP,
+                "created_at started_at finished_at": OP,
+                "organization": ORG_FK,
+                "spec": FieldClass(
+                    CONTENT, note="the profile as run (no credentials: keys are resolved per shard)"
+                ),
+                "created_by": USER_FK,
+            }
+        ),
+    ),
+    ModelEntry(
+        "loadtest.LoadShard",
+        ORG_MEMBERS,
+        "with its run",
+        "organization export",
+        "with its run",
+        _f(
+            {
+                "id run index phase status worker result error started_at finished_at": OP,
+                "organization": ORG_FK,
+                "spec": FieldClass(
+                    SECRET, ENC, "the shard's load and endpoints, with the run's short-lived API keys"
+                ),
+            }
+        ),
+    ),
+    ModelEntry(
+        "loadtest.LoadBaseline",
+        ORG_MEMBERS + "; admins and owners change them",
+        UNTIL_ORG,
+        "organization export",
+        "delete in the UI; organization deletion; user erasure unlinks the person",
+        _f({"id name profile_name target run created_at": OP, "organization": ORG_FK, "created_by": USER_FK}),
+    ),
     # ------------------------------------------------------------------ Django and third-party apps
     ModelEntry(
         "auth.User",
