@@ -85,10 +85,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         live = names & LIVE_FIXTURES
-        if not live:
-            continue
         marker = item.get_closest_marker("django_db")
         transaction = bool(marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])))
+        if not live:
+            if "transactional_db" in names or transaction:
+                # Its flush at the end empties every table: rows that the session's live servers
+                # and the audit counters (AuditSource) committed, which later tests rely on.
+                bad.append(f"{item.nodeid}: uses transactional_db (use `committed` and unique rows)")
+            continue
         if "transactional_db" in names or transaction:
             bad.append(
                 f"{item.nodeid}: uses {sorted(live)} with transactional_db (its flush wipes committed rows)"
@@ -100,7 +104,7 @@ def pytest_collection_modifyitems(config, items):
             )
     if bad:
         raise pytest.UsageError(
-            "live tests must use `committed`, not db/transactional_db:\n  " + "\n  ".join(bad)
+            "tests must use `committed`, not transactional_db (nor live tests db):\n  " + "\n  ".join(bad)
         )
 
 

@@ -87,8 +87,7 @@ def usage_store(request, settings, fresh_counters):
     return request.param
 
 
-@pytest.mark.django_db(transaction=True)
-def test_counts_reach_every_table_and_rollup_is_idempotent(usage_store):
+def test_counts_reach_every_table_and_rollup_is_idempotent(committed, usage_store):
     org = create_organization(unique_slug("use"), "Use")
     other = create_organization(unique_slug("other"), "Other")
     _traffic(org)
@@ -138,8 +137,7 @@ def test_counts_reach_every_table_and_rollup_is_idempotent(usage_store):
     assert {g.key[0]: g.stats.calls for g in data.by_key} == {"k-1": 10, "k-2": 3}
 
 
-@pytest.mark.django_db(transaction=True)
-def test_two_concurrent_rollups_agree(settings, fresh_counters):
+def test_two_concurrent_rollups_agree(committed, settings, fresh_counters):
     if connection.vendor != "postgresql" or not settings.REDIS_URL:
         pytest.skip("needs PostgreSQL and Redis")
     org = create_organization(unique_slug("conc"), "Conc")

@@ -132,8 +132,7 @@ def test_one_open_incident_per_firing_rule(world, django_capture_on_commit_callb
     assert Incident.objects.owned_by(world.acme).count() == 2
 
 
-@pytest.mark.django_db(transaction=True)
-def test_two_evaluators_at_once_open_one_incident():
+def test_two_evaluators_at_once_open_one_incident(committed):
     org = OrganizationFactory()
     _held_back_tool(org)
     held = rule(org, "pins_held")
