@@ -106,3 +106,17 @@ def assert_consistent(result: dict[str, Any]) -> None:
     assert sum(s["errors"] for s in result["timeline"]) == sum(
         sum(op["errors"].values()) for op in result["operations"].values() if not op.get("scenario")
     )
+
+
+async def warm(shard_spec: dict[str, Any], *, limit_s: float = 60.0) -> None:
+    """Send ``shard_spec``'s load until the first request finishes (at most ``limit_s``): a fresh
+    server's first tool call starts its worker pool, seconds on a busy machine."""
+    from omni.loadtest.generator import run_shard
+
+    finished: list[int] = []
+    await run_shard(
+        {**shard_spec, "warmup_s": 0, "duration_s": limit_s, "timeout_s": limit_s},
+        on_tick=lambda tick: finished.append(tick["count"]),
+        is_cancelled=lambda: sum(finished) > 0,
+    )
+    assert sum(finished) > 0, "the target never answered"
