@@ -209,6 +209,36 @@ async def test_cancelled_shard_returns_its_partial_result(trivial):
     assert_consistent(result)
 
 
+async def test_async_callbacks_are_awaited(trivial):
+    """on_tick and is_cancelled may be coroutine functions (the execution part checks Redis or
+    the database asynchronously and publishes ticks on the channel layer)."""
+    ticks = []
+
+    async def on_tick(tick):
+        ticks.append(tick)
+
+    async def is_cancelled():
+        return len(ticks) >= 2
+
+    result = await run_shard(
+        spec(f"{trivial}/mcp", [LIST], duration_s=60), on_tick=on_tick, is_cancelled=is_cancelled
+    )
+    assert result["cancelled"] is True and [t["t"] for t in ticks][:2] == [0, 1]
+    assert 2 <= result["duration_s"] < 60
+
+
+async def test_invalid_specs_are_refused_before_sending(trivial):
+    server_log(trivial, clear=True)
+    with pytest.raises(ValueError, match="unknown mode"):
+        await run_shard(spec(f"{trivial}/mcp", [LIST], mode="carrier-pigeon"))
+    with pytest.raises(ValueError, match="arrival model"):
+        await run_shard(spec(f"{trivial}/mcp", [LIST], arrival={"model": "poisson"}))
+    bad = {**LIST, "kind": "tools/call", "name": "echo", "arguments": {"x": "{{ random.gauss(0, 1) }}"}}
+    with pytest.raises(ValueError, match="unknown template expression"):
+        await run_shard(spec(f"{trivial}/mcp", [bad]))
+    assert server_log(trivial)["bodies"] == []
+
+
 @pytest.mark.parametrize(
     ("tool", "kind", "timeout_s"),
     [

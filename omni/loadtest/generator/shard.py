@@ -36,7 +36,9 @@ from omni.playground.scenario_paths import find
 logger = logging.getLogger(__name__)
 
 POLL_S = 0.2
+MODES = (protocol.MODERN, "handshake", "sse")
 OPEN_POOL_DEFAULT = 4
+OPEN_MIN_CONNECTIONS = 32
 RETRY_OPEN_S = 0.1
 
 
@@ -67,6 +69,12 @@ class Shard:
         self.ops = compile_operations(spec["operations"])
         self.mix = Mix(self.ops)
         self.mode = spec["mode"]
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mode {self.mode!r} (one of {', '.join(MODES)})")
+        if spec["arrival"].get("model", "closed") not in ("closed", "open"):
+            raise ValueError(f"unknown arrival model {spec['arrival'].get('model')!r}")
+        if float(spec["duration_s"]) <= 0:
+            raise ValueError("duration_s must be positive")
         self.timeout_s = float(spec.get("timeout_s") or 30.0)
         self.seed = int(spec.get("seed") or 0)
         self.index = int(spec.get("index") or 0)
@@ -289,12 +297,25 @@ class Shard:
     async def _watch(self, deadline: float, workers: list[asyncio.Task]) -> None:
         loop = asyncio.get_running_loop()
         while loop.time() < deadline:
-            if self.is_cancelled is not None and self.is_cancelled():
+            if self.is_cancelled is not None and await self._asked_to_cancel():
                 self.cancelled = True
                 return
             if workers and all(t.done() for t in workers):
                 return
             await asyncio.sleep(min(POLL_S, max(0.0, deadline - loop.time())))
+
+    async def _asked_to_cancel(self) -> bool:
+        """``is_cancelled()``: a plain function or a coroutine function (an async check of the
+        database or Redis; a synchronous ORM call is not allowed on the loop). A failing check
+        is logged and the load goes on."""
+        try:
+            outcome = self.is_cancelled()  # type: ignore[misc]
+            if inspect.isawaitable(outcome):
+                outcome = await outcome
+            return bool(outcome)
+        except Exception:
+            logger.exception("is_cancelled failed (the load goes on)")
+            return False
 
     async def _signers(self) -> None:
         if not any(e.get("sign") for e in self.endpoints):
@@ -374,8 +395,11 @@ class Shard:
 
     def _connection_limit(self) -> int:
         if self.arrival.get("model", "closed") == "open":
+            # Enough connections for the peak rate at 250 ms a request; beyond that requests wait
+            # for a connection inside the generator (counted in their latency) rather than
+            # opening hundreds of connections at once against a server that is falling behind.
             need = int(self.arrival.get("max_in_flight") or 1000)
-            need = min(need, int(arrivals.max_rate(self.arrival) * self.timeout_s) + 16)
+            need = min(need, max(OPEN_MIN_CONNECTIONS, int(arrivals.max_rate(self.arrival) * 0.25)))
         else:
             need = int(self.arrival.get("users") or 1)
         if self.mode == "sse":
@@ -392,9 +416,11 @@ async def run_shard(
     """Run one shard and return its ``ShardResult`` (see ``omni.loadtest.contracts``).
 
     ``on_tick(dict)`` is called once per measured second with ``{"t", "count", "errors", "p50",
-    "p95", "p99"}`` (ms); ``is_cancelled()`` is polled every 0.2 s and a cancelled shard returns
-    its partial result with ``cancelled=True``. Raises ``TemplateError`` before sending anything
-    when a template does not compile.
+    "p95", "p99"}`` (ms; None for a second without requests); ``is_cancelled()`` is polled every
+    0.2 s and a cancelled shard returns its partial result with ``cancelled=True``. Both run on
+    the shard's event loop: either may be a coroutine function (awaited), and neither may block
+    (no synchronous ORM or ``async_to_sync`` there). Raises ``TemplateError`` (a template that
+    does not compile) or ``ValueError`` (an unknown mode or arrival model) before sending anything.
     """
     shard = Shard(spec, on_tick, is_cancelled)
     inprocess = [e for e in shard.endpoints if e.get("inprocess_server")]
