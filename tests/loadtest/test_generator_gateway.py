@@ -170,7 +170,7 @@ async def test_a_wrong_key_and_the_rate_limit_are_error_kinds(live_server, tenan
     assert limited["operations"]["list"]["count"] - errors["http_429"] <= 5
 
 
-@pytest.mark.parametrize("mode", ["2026-07-28", "handshake"])
+@pytest.mark.parametrize("mode", ["2026-07-28", "handshake", "sse"])
 async def test_a_builtin_server_served_in_process(committed, mode):
     op = {
         "label": "calc",

@@ -35,6 +35,8 @@ from omni.playground.scenario_paths import find
 
 logger = logging.getLogger(__name__)
 
+# Latencies and the schedule use perf_counter: uvloop's loop.time() counts whole milliseconds.
+clock = time.perf_counter
 POLL_S = 0.2
 MODES = (protocol.MODERN, "handshake", "sse")
 OPEN_POOL_DEFAULT = 4
@@ -96,22 +98,21 @@ class Shard:
 
     # ------------------------------------------------------------------ one request
     async def _send(self, channel: Channel, org: str, label: str, method: str, params: dict) -> Any:
-        loop = asyncio.get_running_loop()
         self.in_flight += 1
         if self.in_flight > self.in_flight_max:
             self.in_flight_max = self.in_flight
-        started = loop.time()
+        started = clock()
         try:
             result = await channel.call(method, params)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             failure = failure_of(exc)
-            self.rec.record(label, org, started, loop.time(), failure.kind)
+            self.rec.record(label, org, started, clock(), failure.kind)
             raise failure from None
         finally:
             self.in_flight -= 1
-        self.rec.record(label, org, started, loop.time(), None)
+        self.rec.record(label, org, started, clock(), None)
         return result
 
     async def execute(self, op: CompiledOp, channel: Channel, org: str, ctx: RenderContext) -> None:
@@ -120,8 +121,7 @@ class Shard:
             with contextlib.suppress(Failure):
                 await self._send(channel, org, op.label, op.method, op.render(ctx))
             return
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = clock()
         variables: dict[str, Any] = {}
         ctx.variables = variables
         kind = None
@@ -144,7 +144,7 @@ class Shard:
                 variables[var] = found[0]
             if kind:
                 break
-        self.rec.record(op.label, org, started, loop.time(), kind, request=False)
+        self.rec.record(op.label, org, started, clock(), kind, request=False)
 
     def context(self, vu: int, seq: int, rng: random.Random) -> RenderContext:
         return RenderContext(vu=vu, seq=seq, rng=rng, faker=self.faker)
@@ -168,8 +168,7 @@ class Shard:
 
     async def _open(self, channel: Channel, op: CompiledOp, org: str) -> bool:
         """Open a session; a failure is recorded against the operation about to be sent."""
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = clock()
         try:
             await channel.open()
             return True
@@ -177,7 +176,7 @@ class Shard:
             raise
         except Exception as exc:
             label = op.steps[0].label if op.is_scenario else op.label
-            self.rec.record(label, org, started, loop.time(), failure_of(exc).kind)
+            self.rec.record(label, org, started, clock(), failure_of(exc).kind)
             await channel.close()
             return False
 
@@ -204,7 +203,6 @@ class Shard:
             await asyncio.shield(channel.close())
 
     async def open_model(self, deadline: float) -> None:
-        loop = asyncio.get_running_loop()
         rate_at = arrivals.rate_function(self.arrival, float(self.spec["duration_s"]))
         max_in_flight = int(self.arrival.get("max_in_flight") or 1000)
         pool_size = max(1, int(self.arrival.get("users") or OPEN_POOL_DEFAULT))
@@ -220,7 +218,7 @@ class Shard:
         seq = 0
 
         async def one(scheduled: float, seq: int, endpoint_index: int, op: CompiledOp) -> None:
-            self.rec.record_lag(scheduled, loop.time() - scheduled)
+            self.rec.record_lag(scheduled, clock() - scheduled)
             pool = pools[endpoint_index]
             vu = seq % len(pool)
             channel = pool[vu]
@@ -232,10 +230,10 @@ class Shard:
             rng = random.Random(_seed(self.seed, self.index, seq)) if op.uses_faker else scheduler
             await self.execute(op, channel, org, self.context(vu, seq, rng))
 
-        next_at = loop.time()
+        next_at = clock()
         try:
             while not self.stopping and next_at < deadline:
-                now = loop.time()
+                now = clock()
                 launched = 0
                 while next_at <= now and next_at < deadline and launched < 10_000:
                     rate = rate_at(next_at - window_start)
@@ -255,7 +253,7 @@ class Shard:
                         seq += 1
                         launched += 1
                     next_at += 1.0 / rate
-                await asyncio.sleep(min(max(next_at - loop.time(), 0.0), POLL_S))
+                await asyncio.sleep(min(max(next_at - clock(), 0.0), POLL_S))
         finally:
             for task in list(tasks):
                 task.cancel()
@@ -274,11 +272,10 @@ class Shard:
 
     # ------------------------------------------------------------------ the run
     async def _ticks(self, cpu: dict[str, float]) -> None:
-        loop = asyncio.get_running_loop()
-        await asyncio.sleep(max(0.0, self.rec.window_start - loop.time()))
+        await asyncio.sleep(max(0.0, self.rec.window_start - clock()))
         cpu["start"] = time.process_time()
         for second in range(self.rec.seconds):
-            await asyncio.sleep(max(0.0, self.rec.window_start + second + 1 - loop.time()))
+            await asyncio.sleep(max(0.0, self.rec.window_start + second + 1 - clock()))
             if self.stopping:
                 return
             await self._tick(second)
@@ -295,14 +292,13 @@ class Shard:
             logger.exception("on_tick failed (the load goes on)")
 
     async def _watch(self, deadline: float, workers: list[asyncio.Task]) -> None:
-        loop = asyncio.get_running_loop()
-        while loop.time() < deadline:
+        while clock() < deadline:
             if self.is_cancelled is not None and await self._asked_to_cancel():
                 self.cancelled = True
                 return
             if workers and all(t.done() for t in workers):
                 return
-            await asyncio.sleep(min(POLL_S, max(0.0, deadline - loop.time())))
+            await asyncio.sleep(min(POLL_S, max(0.0, deadline - clock())))
 
     async def _asked_to_cancel(self) -> bool:
         """``is_cancelled()``: a plain function or a coroutine function (an async check of the
@@ -328,7 +324,6 @@ class Shard:
 
     async def run(self) -> dict[str, Any]:
         await self._signers()
-        loop = asyncio.get_running_loop()
         max_conn = self._connection_limit()
         connector = aiohttp.TCPConnector(limit=max_conn, limit_per_host=max_conn, ttl_dns_cache=300)
         warmup = float(self.spec.get("warmup_s") or 0.0)
@@ -336,7 +331,7 @@ class Shard:
         async with aiohttp.ClientSession(
             connector=connector, json_serialize=protocol.dumps, skip_auto_headers=("User-Agent",)
         ) as self.http:
-            t0 = loop.time()
+            t0 = clock()
             wall0 = time.time()
             self.rec = Recorder(
                 window_start=t0 + warmup,
@@ -361,7 +356,7 @@ class Shard:
                 assignment = [i for i, n in enumerate(split) for _ in range(n)]
                 workers = [asyncio.create_task(self.closed_user(vu, e)) for vu, e in enumerate(assignment)]
             await self._watch(deadline, workers)
-            stopped = loop.time()
+            stopped = clock()
             self.stopping = True
             cpu_end = time.process_time()
             for task in workers:
