@@ -139,16 +139,24 @@ async def test_open_model_through_the_gateway(live_server, tenant):
 
 
 async def test_a_wrong_key_and_the_rate_limit_are_error_kinds(live_server, tenant):
-    bad = await run_shard(
-        spec(
-            live_server.mcp_url,
-            [{"label": "list", "kind": "tools/list", "weight": 1}],
-            headers={"Authorization": "Bearer omni_nope"},
-            arrival={"model": "closed", "users": 1, "think_ms": 50},
-            duration_s=1,
+    for mode, url in (
+        ("2026-07-28", live_server.mcp_url),
+        ("handshake", live_server.mcp_url),
+        ("sse", live_server.sse_url),
+    ):
+        bad = await run_shard(
+            spec(
+                url,
+                [{"label": "list", "kind": "tools/list", "weight": 1}],
+                mode=mode,
+                headers={"Authorization": "Bearer omni_nope"},
+                arrival={"model": "closed", "users": 1, "think_ms": 50},
+                duration_s=1,
+            )
         )
-    )
-    assert set(bad["operations"]["list"]["errors"]) == {"http_401"}
+        # a session that cannot open is counted against the operation it was opened for
+        assert bad["operations"]["list"]["count"] > 0, mode
+        assert set(bad["operations"]["list"]["errors"]) == {"http_401"}, mode
 
     def tighten() -> None:
         tenant.org.settings = {"rate_limits": {"mcp_per_key_per_minute": 5}}

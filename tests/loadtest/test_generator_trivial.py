@@ -233,6 +233,10 @@ async def test_invalid_specs_are_refused_before_sending(trivial):
         await run_shard(spec(f"{trivial}/mcp", [LIST], mode="carrier-pigeon"))
     with pytest.raises(ValueError, match="arrival model"):
         await run_shard(spec(f"{trivial}/mcp", [LIST], arrival={"model": "poisson"}))
+    with pytest.raises(ValueError, match="shape"):
+        await run_shard(
+            spec(f"{trivial}/mcp", [LIST], arrival={"model": "open", "rate": 5, "shape": "zigzag"})
+        )
     bad = {**LIST, "kind": "tools/call", "name": "echo", "arguments": {"x": "{{ random.gauss(0, 1) }}"}}
     with pytest.raises(ValueError, match="unknown template expression"):
         await run_shard(spec(f"{trivial}/mcp", [bad]))

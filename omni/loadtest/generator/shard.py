@@ -77,6 +77,8 @@ class Shard:
             raise ValueError(f"unknown arrival model {spec['arrival'].get('model')!r}")
         if float(spec["duration_s"]) <= 0:
             raise ValueError("duration_s must be positive")
+        if spec["arrival"].get("model") == "open":
+            arrivals.rate_function(spec["arrival"], float(spec["duration_s"]))  # ArrivalError
         self.timeout_s = float(spec.get("timeout_s") or 30.0)
         self.seed = int(spec.get("seed") or 0)
         self.index = int(spec.get("index") or 0)
