@@ -9,6 +9,11 @@ latency percentiles, the generator's CPU per request, its open-model lag and RSS
 
     .venv/bin/python scripts/bench_loadgen.py [--duration 5] [--users 1,10,50,200]
         [--rates 200,500,1000] [--server granian|uvicorn] [--server-workers 1] [--uvloop]
+        [--target http://127.0.0.1:8000/mcp --key omni_… --tool utilities__calculate
+         --arguments '{"expression": "{{ random.int(1, 99) }} * 7"}']
+
+With ``--target`` no trivial server is started: the same loads go to that MCP endpoint (a running
+gateway with an organization's API key, for example), calling ``--tool`` with ``--arguments``.
 
 On a machine with few cores the server and the generator share them: the CPU per request of the
 generator is the figure that says how far one generator process goes (1 / cpu-per-request).
@@ -72,12 +77,15 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+TOOL = {"name": "echo", "arguments": {"n": "{{ random.int(1, 1000) }}", "who": "u{{ vu }}"}}
+HEADERS: dict[str, str] = {}
+
+
 def spec(url: str, arrival: dict, duration: float) -> dict:
     return {
         "run": "bench", "phase": "main", "index": 0, "shards": 1, "mode": "2026-07-28",
-        "endpoints": [{"org": "bench", "url": url, "headers": {}, "weight": 1}],
-        "operations": [{"label": "echo", "kind": "tools/call", "weight": 1, "name": "echo",
-                        "arguments": {"n": "{{ random.int(1, 1000) }}", "who": "u{{ vu }}"}}],
+        "endpoints": [{"org": "bench", "url": url, "headers": HEADERS, "weight": 1}],
+        "operations": [{"label": "echo", "kind": "tools/call", "weight": 1, **TOOL}],
         "arrival": arrival, "warmup_s": 1.0, "duration_s": duration, "timeout_s": 10.0, "seed": 1,
         "samples": 2000,
     }  # fmt: skip
@@ -88,6 +96,8 @@ def line(name: str, result: dict) -> str:
 
     op = result["operations"]["echo"]
     s = hdr.summary_ms(hdr.decode(op["hist"]))
+    if op["errors"]:
+        print(f"  errors: {op['errors']}")
     n = op["count"]
     errors = sum(op["errors"].values())
     gen = result["generator"]
@@ -108,7 +118,17 @@ def main() -> None:
     parser.add_argument("--server", default="granian", choices=["granian", "uvicorn"])
     parser.add_argument("--server-workers", type=int, default=1)
     parser.add_argument("--uvloop", action="store_true", help="run the generator on uvloop")
+    parser.add_argument("--target", help="an MCP endpoint to load instead of the trivial server")
+    parser.add_argument("--key", help="the API key for --target (Authorization: Bearer)")
+    parser.add_argument("--tool", default="utilities__calculate", help="the tool --target calls")
+    parser.add_argument("--arguments", default='{"expression": "{{ random.int(1, 99) }} * 7"}')
     args = parser.parse_args()
+    if args.target:
+        import json
+
+        TOOL.update(name=args.tool, arguments=json.loads(args.arguments))
+        if args.key:
+            HEADERS["Authorization"] = f"Bearer {args.key}"
 
     import django
 
@@ -129,7 +149,14 @@ def main() -> None:
     columns += ("cpu µs/req", 9), ("cpu", 7), ("lag p99", 8), ("RSS MB", 7)
     header = f"{'load':<22} " + " ".join(f"{name:>{width}}" for name, width in columns)
     print(header)
-    with trivial_server(args.server, args.server_workers) as url:
+    target = (
+        contextlib.nullcontext(args.target)
+        if args.target
+        else trivial_server(args.server, args.server_workers)
+    )
+    if args.target:
+        print(f"target {args.target}, tool {TOOL['name']}")
+    with target as url:
         runner(run_shard(spec(url, {"model": "closed", "users": 4}, 1.0)))  # the server's first requests
         for users in [int(u) for u in args.users.split(",") if u]:
             result = runner(
