@@ -149,6 +149,29 @@ async def test_handshake_sessions_opened_and_deleted(trivial):
     assert_consistent(result)
 
 
+async def test_handshake_reopens_a_lost_session(trivial):
+    server_log(trivial, clear=True)
+    forget = {"label": "forget", "kind": "tools/call", "weight": 1, "name": "forget", "arguments": {}}
+    result = await run_shard(
+        spec(
+            f"{trivial}/mcp",
+            [LIST, forget],
+            mode="handshake",
+            arrival={"model": "closed", "users": 2},
+            duration_s=1.5,
+        )
+    )
+    ops = result["operations"]
+    initializes = sum(b["method"] == "initialize" for b in server_log(trivial)["bodies"])
+    lost = ops["list"]["errors"].get("http_404", 0) + ops["forget"]["errors"].get("http_404", 0)
+    assert ops["forget"]["count"] > 2 and lost > 0
+    assert set(ops["list"]["errors"]) <= {"http_404"} and set(ops["forget"]["errors"]) <= {"http_404"}
+    # every lost session was replaced by a new one (plus the first of each user, minus the last
+    # losses that the window's end cut short)
+    assert lost <= initializes <= lost + 2
+    assert ops["list"]["count"] - ops["list"]["errors"].get("http_404", 0) > 0
+
+
 async def test_scenario_steps_and_save(trivial):
     server_log(trivial, clear=True)
     scenario = {

@@ -41,7 +41,7 @@ class CompiledOp:
         return self.kind == "scenario"
 
     @property
-    def uses_faker(self) -> bool:
+    def has_templates(self) -> bool:
         return self.dynamic or any(s.dynamic for s in self.steps)
 
 

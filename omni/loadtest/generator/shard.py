@@ -87,7 +87,7 @@ class Shard:
         if not self.endpoints:
             raise ValueError("a shard needs at least one endpoint")
         self.faker: Any = None
-        if any(op.uses_faker for op in self.ops):
+        if any(op.has_templates for op in self.ops):
             from faker import Faker
 
             self.faker = Faker()
@@ -190,7 +190,8 @@ class Shard:
         channel = self.channel_for(endpoint_index)
         try:
             seq = 0
-            while not self.stopping:
+            end = self.rec.window_end
+            while not self.stopping and clock() < end:
                 op = self.mix.choose(rng)
                 if not channel.opened and not await self._open(channel, op, org):
                     await asyncio.sleep(RETRY_OPEN_S)
@@ -229,7 +230,7 @@ class Shard:
                 async with self._open_lock(channel):
                     if not channel.opened and not await self._open(channel, op, org):
                         return
-            rng = random.Random(_seed(self.seed, self.index, seq)) if op.uses_faker else scheduler
+            rng = random.Random(_seed(self.seed, self.index, seq)) if op.has_templates else scheduler
             await self.execute(op, channel, org, self.context(vu, seq, rng))
 
         next_at = clock()

@@ -144,7 +144,12 @@ class Handshake(Channel):
         params = protocol.with_meta(params, self.meta, modern=False)
         request_id = next(self.ids)
         body = protocol.request_body(request_id, method, params)
-        _, message = await self._post(self.url, body, self.headers, request_id)
+        try:
+            _, message = await self._post(self.url, body, self.headers, request_id)
+        except Failure as failure:
+            if failure.kind == "http_404":  # the session is gone: the next request opens another
+                self.session_id, self.opened = None, False
+            raise
         return protocol.check_message(message)
 
     async def close(self) -> None:
@@ -257,6 +262,7 @@ class LegacySSE(Channel):
 
     async def call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         if self.reader is None or self.reader.done():
+            await self.close()  # the next request opens another stream
             raise Failure("disconnect", "the SSE stream is closed")
         params = protocol.with_meta(params, self.meta, modern=False)
         return protocol.check_message(await self._exchange(next(self.ids), method, params))

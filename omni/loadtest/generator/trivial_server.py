@@ -7,7 +7,9 @@ misbehave with. Serve it with ``uvicorn omni.loadtest.generator.trivial_server:a
 behaviour: ``echo`` (the arguments back as ``structuredContent``), ``fail500`` (HTTP 500),
 ``slow`` (waits ``arguments.ms``), ``tool_error`` (``isError: true``), ``rpc_error`` (JSON-RPC
 error -32602), ``garbage`` (a body that is not JSON), ``sse`` (the answer framed as SSE), ``drop``
-(closes the connection without an answer). ``DELETE /mcp`` ends a session. ``GET /log`` returns
+(closes the connection without an answer), ``forget`` (ends the caller's session: its next
+request gets 404). A request naming an unknown ``Mcp-Session-Id`` gets 404. ``DELETE /mcp`` ends
+a session. ``GET /log`` returns
 the last request bodies it received (at most 10,000), ``DELETE /log`` clears them.
 """
 
@@ -108,6 +110,18 @@ async def app(scope: dict, receive: Any, send: Any) -> None:
         await _send(send, 400, b'{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}')
         return
     LOG.append(message)
+    session = dict(scope["headers"]).get(b"mcp-session-id", b"").decode()
+    if session and session not in SESSIONS:
+        await _send(
+            send, 404, b'{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Session not found"}}'
+        )
+        return
+    if (
+        session
+        and message.get("method") == "tools/call"
+        and (message.get("params") or {}).get("name") == "forget"
+    ):
+        SESSIONS.discard(session)  # this answer still arrives; the session's next request gets 404
     if "id" not in message:
         await _send(send, 202, b"")
         return
