@@ -1,7 +1,8 @@
 """The load generator: ``run_shard(spec, on_tick=..., is_cancelled=...)`` executes one shard
 (``omni.loadtest.contracts.ShardSpec``) from an asyncio loop and returns its ``ShardResult``.
 
-Modules: ``shard`` (the arrival models and the run), ``transports`` (2026-07-28, handshake and
+Modules: ``shard`` (one shard's run: requests, scenarios, ticks, cancellation, the result),
+``users`` (the closed and open arrival models), ``transports`` (2026-07-28, handshake and
 legacy SSE connections over aiohttp), ``protocol`` (bodies, headers, answers, error kinds),
 ``operations`` (the compiled mix, scenarios), ``templates`` (argument templates), ``stats``
 (HDR histograms, timeline, reservoirs), ``arrival`` (open-model rate shapes), ``inprocess`` (a

@@ -25,6 +25,7 @@ import aiohttp
 
 from omni.loadtest.generator import arrival as arrivals
 from omni.loadtest.generator import protocol
+from omni.loadtest.generator import users as vus
 from omni.loadtest.generator.inprocess import LoopbackServer
 from omni.loadtest.generator.operations import CompiledOp, Mix, compile_operations
 from omni.loadtest.generator.protocol import Failure
@@ -39,28 +40,7 @@ logger = logging.getLogger(__name__)
 clock = time.perf_counter
 POLL_S = 0.2
 MODES = (protocol.MODERN, "handshake", "sse")
-OPEN_POOL_DEFAULT = 4
 OPEN_MIN_CONNECTIONS = 32
-RETRY_OPEN_S = 0.1
-
-
-def _weights_split(total: int, weights: list[float]) -> list[int]:
-    """``total`` users over endpoints by weight (largest remainder)."""
-    s = sum(weights) or 1.0
-    exact = [total * w / s for w in weights]
-    counts = [int(math.floor(x)) for x in exact]
-    order = sorted(range(len(weights)), key=lambda i: exact[i] - counts[i], reverse=True)
-    for i in order[: total - sum(counts)]:
-        counts[i] += 1
-    return counts
-
-
-def _seed(*parts: int) -> int:
-    value = 0x9E3779B97F4A7C15
-    for part in parts:
-        value = (value * 1_000_003) ^ (part & 0xFFFFFFFFFFFFFFFF)
-        value &= 0xFFFFFFFFFFFFFFFF
-    return value
 
 
 class Shard:
@@ -168,7 +148,7 @@ class Shard:
             signer=self.signers.get(endpoint_index),
         )
 
-    async def _open(self, channel: Channel, op: CompiledOp, org: str) -> bool:
+    async def open_channel(self, channel: Channel, op: CompiledOp, org: str) -> bool:
         """Open a session; a failure is recorded against the operation about to be sent."""
         started = clock()
         try:
@@ -183,96 +163,6 @@ class Shard:
             return False
 
     # ------------------------------------------------------------------ arrival models
-    async def closed_user(self, vu: int, endpoint_index: int) -> None:
-        org = self.endpoints[endpoint_index]["org"]
-        rng = random.Random(_seed(self.seed, self.index, vu))
-        think_s = float(self.arrival.get("think_ms") or 0.0) / 1000
-        channel = self.channel_for(endpoint_index)
-        try:
-            seq = 0
-            end = self.rec.window_end
-            while not self.stopping and clock() < end:
-                op = self.mix.choose(rng)
-                if not channel.opened and not await self._open(channel, op, org):
-                    await asyncio.sleep(RETRY_OPEN_S)
-                    continue
-                await self.execute(op, channel, org, self.context(vu, seq, rng))
-                seq += 1
-                if think_s > 0:
-                    await asyncio.sleep(think_s)
-                else:
-                    await asyncio.sleep(0)  # let the other users and the watcher run
-        finally:
-            await asyncio.shield(channel.close())
-
-    async def open_model(self, deadline: float) -> None:
-        rate_at = arrivals.rate_function(self.arrival, float(self.spec["duration_s"]))
-        max_in_flight = int(self.arrival.get("max_in_flight") or 1000)
-        pool_size = max(1, int(self.arrival.get("users") or OPEN_POOL_DEFAULT))
-        if self.mode == protocol.MODERN:
-            pool_size = 1  # a stateless exchange: nothing to pool
-        pools: list[list[Channel]] = [
-            [self.channel_for(i) for _ in range(pool_size)] for i in range(len(self.endpoints))
-        ]
-        weights = [float(e.get("weight", 1.0)) for e in self.endpoints]
-        scheduler = random.Random(_seed(self.seed, self.index, 0xA11))
-        tasks: set[asyncio.Task] = set()
-        window_start = self.rec.window_start
-        seq = 0
-
-        async def one(scheduled: float, seq: int, endpoint_index: int, op: CompiledOp) -> None:
-            self.rec.record_lag(scheduled, clock() - scheduled)
-            pool = pools[endpoint_index]
-            vu = seq % len(pool)
-            channel = pool[vu]
-            org = self.endpoints[endpoint_index]["org"]
-            if not channel.opened:
-                async with self._open_lock(channel):
-                    if not channel.opened and not await self._open(channel, op, org):
-                        return
-            rng = random.Random(_seed(self.seed, self.index, seq)) if op.has_templates else scheduler
-            await self.execute(op, channel, org, self.context(vu, seq, rng))
-
-        next_at = clock()
-        try:
-            while not self.stopping and next_at < deadline:
-                now = clock()
-                launched = 0
-                while next_at <= now and next_at < deadline and launched < 10_000:
-                    rate = rate_at(next_at - window_start)
-                    if rate <= 0:
-                        next_at += 0.05
-                        continue
-                    if len(tasks) >= max_in_flight:
-                        self.rec.drop(next_at)
-                    else:
-                        endpoint_index = (
-                            0 if len(weights) == 1 else scheduler.choices(range(len(weights)), weights)[0]
-                        )
-                        op = self.mix.choose(scheduler)
-                        task = asyncio.create_task(one(next_at, seq, endpoint_index, op))
-                        tasks.add(task)
-                        task.add_done_callback(tasks.discard)
-                        seq += 1
-                        launched += 1
-                    next_at += 1.0 / rate
-                await asyncio.sleep(min(max(next_at - clock(), 0.0), POLL_S))
-        finally:
-            for task in list(tasks):
-                task.cancel()
-            if tasks:
-                await asyncio.wait(list(tasks), timeout=5)
-            for pool in pools:
-                for channel in pool:
-                    await asyncio.shield(channel.close())
-
-    def _open_lock(self, channel: Channel) -> asyncio.Lock:
-        lock = getattr(channel, "_open_lock", None)
-        if lock is None:
-            lock = asyncio.Lock()
-            channel._open_lock = lock  # type: ignore[attr-defined]
-        return lock
-
     # ------------------------------------------------------------------ the run
     async def _ticks(self, cpu: dict[str, float]) -> None:
         await asyncio.sleep(max(0.0, self.rec.window_start - clock()))
@@ -352,12 +242,14 @@ class Shard:
             cpu: dict[str, float] = {}
             ticker = asyncio.create_task(self._ticks(cpu))
             if self.arrival.get("model", "closed") == "open":
-                workers = [asyncio.create_task(self.open_model(deadline))]
+                workers = [asyncio.create_task(vus.open_model(self, deadline))]
             else:
                 users = int(self.arrival.get("users") or 1)
-                split = _weights_split(users, [float(e.get("weight", 1.0)) for e in self.endpoints])
+                split = vus.weights_split(users, [float(e.get("weight", 1.0)) for e in self.endpoints])
                 assignment = [i for i, n in enumerate(split) for _ in range(n)]
-                workers = [asyncio.create_task(self.closed_user(vu, e)) for vu, e in enumerate(assignment)]
+                workers = [
+                    asyncio.create_task(vus.closed_user(self, vu, e)) for vu, e in enumerate(assignment)
+                ]
             await self._watch(deadline, workers)
             stopped = clock()
             self.stopping = True
