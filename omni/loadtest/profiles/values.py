@@ -55,7 +55,7 @@ def metric_key(metric: str) -> str:
 
 
 def parse_threshold(text: str) -> dict[str, Any]:
-    """``"calc: p95 <= 50ms"`` -> ``{metric: "p95", op: "<=", value: 50.0, unit: "ms", operation: "calc"}``."""
+    """``"calc: p95 <= 50ms"`` -> ``{metric: "p95", op: "<=", value: 50.0, unit: "ms", …}``."""
     match = _THRESHOLD_RE.match(text)
     if match is None:
         raise ValueProblem(
