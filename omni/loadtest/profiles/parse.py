@@ -9,6 +9,7 @@ and SLOs parsed (``values.parse_threshold``), defaults filled in. See docs/loadt
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import jsonschema
@@ -246,14 +247,21 @@ def peak_rate(arrival: dict[str, Any]) -> float:
 
 
 # --------------------------------------------------------------------------- the rest
-def _target(data: dict[str, Any], problems: Problems) -> tuple[str, str | None]:
-    import re
+def target_problem(target: str) -> str | None:
+    """Why ``target`` is not a target (``gateway`` or ``server:<server name>``), or None."""
+    if target == "gateway":
+        return None
+    name = target[len("server:") :] if target.startswith("server:") else None
+    if name is None or not re.match(SERVER_NAME_PATTERN, name):
+        return f"{target!r} is not a target: use gateway or server:<server name>"
+    return None
 
+
+def _target(data: dict[str, Any], problems: Problems) -> tuple[str, str | None]:
     target = data.get("target", "gateway")
-    if target != "gateway":
-        name = target[len("server:") :] if target.startswith("server:") else None
-        if name is None or not re.match(SERVER_NAME_PATTERN, name):
-            problems.add(["target"], f"{target!r} is not a target: use gateway or server:<server name>")
+    problem = target_problem(target)
+    if problem:
+        problems.add(["target"], problem)
     direct = data.get("direct")
     if direct is not None and target != "gateway":
         problems.add(["direct"], "direct (measuring a server alone too) only goes with target: gateway")
