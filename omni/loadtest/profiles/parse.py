@@ -8,6 +8,7 @@ and SLOs parsed (``values.parse_threshold``), defaults filled in. See docs/loadt
 
 from __future__ import annotations
 
+import datetime
 import logging
 import re
 from typing import Any
@@ -337,6 +338,10 @@ def parse_profile(text: str | bytes, *, org: Any = None) -> dict[str, Any]:
     """
     data, root = load_yaml(text)
     problems = Problems(root)
+    if isinstance(data, dict):
+        for key in ("mode", "revision"):  # an unquoted 2026-07-28 is a date to YAML
+            if isinstance(data.get(key), datetime.date):
+                data[key] = data[key].isoformat()
     _schema_errors(data, problems)
     problems.raise_if_any()
 
