@@ -28,7 +28,44 @@ from omni.tenants.models import Membership, Organization, Role
 TRIGGERS = ("ui", "command", "schedule", "api")
 ADMIN_ROLES = (Role.OWNER, Role.ADMIN)
 
-__all__ = ["RunRefused", "cancel_run", "create_run", "release_credentials", "resolve_profile"]
+__all__ = [
+    "RunRefused",
+    "cancel_run",
+    "create_run",
+    "release_credentials",
+    "resolve_profile",
+    "save_profile",
+]
+
+
+def save_profile(
+    org: Organization, source: str, *, user: Any = None, instance: LoadProfile | None = None
+) -> LoadProfile:
+    """Validate ``source`` and store it as ``org``'s profile (a new one, or ``instance`` changed):
+    name, title, description and schedule come from the YAML. ``ProfileError`` lists every
+    problem, also a name another profile of the organization already has."""
+    spec = parse_profile(source, org=org)
+    taken = LoadProfile.objects.for_org(org).filter(name=spec["name"])
+    if instance is not None:
+        if instance.organization_id != org.pk:
+            raise ValueError("the profile belongs to another organization")
+        taken = taken.exclude(pk=instance.pk)
+    if taken.exists():
+        from omni.loadtest.profiles.source import line_of, load_yaml
+
+        _, root = load_yaml(source)
+        where = f"line {line_of(root, ['name'])}, name"
+        raise ProfileError([f"{where}: this organization already has a profile called {spec['name']!r}"])
+    profile = instance or LoadProfile(organization=org, created_by=user)
+    profile.name = spec["name"]
+    profile.title = spec["title"]
+    profile.description = spec["description"]
+    profile.source = source
+    profile.schedule = spec["schedule"]
+    if not profile.schedule:
+        profile.schedule_enabled = False
+    profile.save()
+    return profile
 
 
 def resolve_profile(org: Organization, profile: str) -> tuple[LoadProfile | None, str, str]:
@@ -90,7 +127,7 @@ def create_run(
     org: Organization,
     profile: str,
     *,
-    target: str | None = "gateway",
+    target: str | None = None,
     user: Any = None,
     trigger: str = "ui",
     raise_limits: bool = False,
@@ -99,7 +136,8 @@ def create_run(
 ) -> LoadRun:
     """Validate, check and create a run with its keys and shards; ``RunRefused`` says why not.
 
-    ``target`` overrides the profile's (``None`` keeps it); ``raise_limits`` lifts the
+    ``target`` (``"gateway"`` or ``"server:<name>"``) overrides the profile's own (``None``, the
+    default, keeps it); ``raise_limits`` lifts the
     organization's bounds and exempts the run's keys from the per-minute MCP limits, and is only
     for a platform operator: a superuser ``user``, or ``user=None`` with ``trigger="command"``.
     """

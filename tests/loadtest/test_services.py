@@ -252,3 +252,39 @@ def test_cancelling_a_running_run_flags_it_and_cancels_only_the_shards_not_start
     statuses = dict(LoadShard.objects.for_org(world.org).filter(run=run).values_list("index", "status"))
     assert statuses == {0: "running", 1: "cancelled"}
     assert not run_key(run).is_revoked  # the running shard still measures until it sees the flag
+
+
+# --------------------------------------------------------------------------- stored profiles
+def test_save_profile_validates_and_takes_name_title_and_schedule_from_the_yaml(world):
+    from omni.loadtest.profiles import ProfileError
+    from omni.loadtest.services import save_profile
+
+    source = TINY.replace("name: tiny", "name: nightly\ntitle: Nightly run") + "schedule: '30 2 * * *'\n"
+    profile = save_profile(world.org, source, user=world.admin)
+    assert (profile.name, profile.title, profile.schedule, profile.created_by) == (
+        "nightly",
+        "Nightly run",
+        "30 2 * * *",
+        world.admin,
+    )
+    with pytest.raises(ProfileError) as info:
+        save_profile(world.org, source)
+    assert info.value.messages == ["line 1, name: this organization already has a profile called 'nightly'"]
+    assert save_profile(world.other, source).organization == world.other  # per organization
+    changed = save_profile(world.org, source.replace("users: 3", "users: 4"), instance=profile)
+    assert changed.pk == profile.pk and "users: 4" in changed.source
+    with pytest.raises(ProfileError) as info:
+        save_profile(world.org, source.replace("users: 3", "users: -4"), instance=profile)
+    assert info.value.messages[0].startswith("line 6, arrival.users")
+    profile.refresh_from_db()
+    assert "users: 4" in profile.source  # an invalid change leaves the stored profile alone
+    # a stored profile wins over a shipped one of the same name
+    save_profile(world.org, TINY.replace("name: tiny", "name: smoke"))
+    assert create_run(world.org, "smoke", user=world.admin).spec["duration_s"] == 2.0
+
+
+def test_the_profiles_own_target_is_kept_unless_the_caller_overrides_it(world, settings):
+    settings.LOADTEST_MAX_CONCURRENT_RUNS = 10
+    profile = TINY + "target: server:utilities\n"
+    assert create_run(world.org, profile, user=world.admin).target == "server:utilities"
+    assert create_run(world.org, profile, user=world.admin, target="gateway").target == "gateway"
