@@ -233,7 +233,19 @@ def test_durations_thresholds_and_arrival_shapes_are_normalised():
         ),
         (
             MINIMAL.replace("  - tools/list", "  - {tool: x, weight: 0}"),
-            "line 3, operations[0]: {'tool': 'x', 'weight': 0} is not an operation",
+            "line 3, operations[0].weight: 0 is less than or equal to the minimum of 0",
+        ),
+        (
+            MINIMAL.replace("  - tools/list", "  - {tool: x, colour: red}"),
+            "line 3, operations[0]: unknown key(s) ('colour' was unexpected)",
+        ),
+        (
+            MINIMAL.replace("  - tools/list", "  - scenario:\n      - {operation: tools/delete}"),
+            "line 4, operations[0].scenario[0].operation: 'tools/delete' is not one of",
+        ),
+        (
+            MINIMAL.replace("  - tools/list", "  - {scenario: {steps: []}}"),
+            "line 3, operations[0].scenario: {'steps': []} is not a scenario: give a scenario's name",
         ),
         (MINIMAL + "mode: http2\n", "line 8, mode: 'http2' is not one of"),
         (MINIMAL + "shards: many\n", "line 8, shards: 'many' is not of type 'integer'"),

@@ -50,17 +50,43 @@ _SHAPE_KEYS = {
 
 
 def _schema_errors(data: Any, problems: Problems) -> None:
-    errors = sorted(
-        _VALIDATOR.iter_errors(data), key=lambda e: ([str(p) for p in e.absolute_path], e.message)
-    )
+    errors = [_specific(error) for error in _VALIDATOR.iter_errors(data)]
+    errors.sort(key=lambda e: ([str(p) for p in e.absolute_path], e.message))
     for error in errors[:30]:
         problems.add(list(error.absolute_path), _schema_message(error))
 
 
+def _specific(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """For a mapping that matches no ``anyOf`` branch (an operation, a scenario's steps), the
+    error of the branch written for mappings or lists: it names the key that is wrong."""
+    while error.validator == "anyOf" and isinstance(error.instance, dict | list) and error.context:
+        kind = "object" if isinstance(error.instance, dict) else "array"
+        branch = [
+            e
+            for e in error.context
+            if e.relative_schema_path
+            and _branch_type(error.validator_value, e.relative_schema_path[0]) == kind
+        ]
+        if not branch:
+            break
+        error = jsonschema.exceptions.best_match(branch)
+    return error
+
+
+def _branch_type(branches: Any, index: Any) -> str | None:
+    try:
+        return branches[index].get("type")
+    except (IndexError, KeyError, TypeError, AttributeError):
+        return None
+
+
 def _schema_message(error: jsonschema.ValidationError) -> str:
-    if error.validator == "additionalProperties" and error.path is not None:
+    if error.validator == "additionalProperties":
         return error.message.replace("Additional properties are not allowed", "unknown key(s)")
-    if error.validator == "anyOf" and list(error.absolute_path)[:1] == ["operations"]:
+    path = list(error.absolute_path)
+    if error.validator == "anyOf" and path[-1:] == ["scenario"]:
+        return f"{error.instance!r} is not a scenario: give a scenario's name or a list of steps"
+    if error.validator == "anyOf" and path[:1] == ["operations"]:
         return (
             f"{error.instance!r} is not an operation: use tools/list, prompts/list, resources/list or a "
             "mapping with one of tool, prompt, resource, scenario (and arguments, weight, label)"
