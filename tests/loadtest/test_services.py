@@ -13,7 +13,10 @@ from omni.loadtest.services import RunRefused, cancel_run, create_run, release_c
 from omni.tenants.models import ApiKey, Role
 from omni.tenants.services import add_member, authenticate_api_key
 from tests.factories import LoadProfileFactory, MembershipFactory
-from tests.loadtest.conftest import TINY
+from tests.loadtest import services_world
+from tests.loadtest.services_world import TINY
+
+world = services_world.world
 
 
 def refused(*args, **kwargs) -> str:

@@ -9,7 +9,7 @@ from omni.loadtest.models import LoadShard
 from omni.loadtest.services import create_run, release_credentials
 from tests.gateway import rawmcp
 from tests.gateway.world import make_tenant
-from tests.loadtest.conftest import TINY
+from tests.loadtest.services_world import TINY
 
 # Whatever the gateway answers past its rate limiter (here a 400: no single-exchange envelope),
 # only a 429 says the limiter refused it.

@@ -11,7 +11,10 @@ from omni.loadtest.models import LoadShard
 from omni.loadtest.planning import shard_count, shard_seed, split_arrival, split_int
 from omni.loadtest.services import create_run
 from omni.tenants.services import add_member
-from tests.loadtest.conftest import TINY
+from tests.loadtest import services_world
+from tests.loadtest.services_world import TINY
+
+world = services_world.world
 
 
 def shards_of(run, phase: str = "main") -> list[LoadShard]:

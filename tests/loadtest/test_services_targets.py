@@ -10,7 +10,10 @@ from omni.loadtest.models import LoadShard
 from omni.loadtest.services import RunRefused, create_run
 from omni.registry.models import ServerConnection
 from tests.factories import ServerConnectionFactory
-from tests.loadtest.conftest import TINY
+from tests.loadtest import services_world
+from tests.loadtest.services_world import TINY
+
+world = services_world.world
 
 
 def refused(*args, **kwargs) -> str:

@@ -1,5 +1,8 @@
-"""A small world for the load tester's services: an organization with an admin, its own built-in
-server, and the profiles the tests start."""
+"""A small world for the load tester's services: an organization with an admin and a member, its
+own built-in server, another organization, a superuser, and the profile the tests start.
+
+Not a conftest (the other parts' tests in this directory keep theirs): the test_services*.py
+modules take the fixture with ``world = services_world.world``."""
 
 from __future__ import annotations
 
