@@ -244,6 +244,16 @@ def test_durations_thresholds_and_arrival_shapes_are_normalised():
             "line 4, operations[0].scenario[0].operation: 'tools/delete' is not one of",
         ),
         (
+            MINIMAL.replace(
+                "  - tools/list", "  - scenario:\n      - {operation: tools/call, params: {arguments: {}}}"
+            ),
+            "line 4, operations[0].scenario[0].params: 'name' is a required property",
+        ),
+        (
+            MINIMAL.replace("  - tools/list", "  - scenario:\n      - {operation: ping, params: {x: 1}}"),
+            "line 4, operations[0].scenario[0].params: {'x': 1} is expected to be empty",
+        ),
+        (
             MINIMAL.replace("  - tools/list", "  - {scenario: {steps: []}}"),
             "line 3, operations[0].scenario: {'steps': []} is not a scenario: give a scenario's name",
         ),

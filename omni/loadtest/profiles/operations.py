@@ -55,6 +55,9 @@ def _scenario(value: Any, op: dict[str, Any], path: list[Any], problems: Problem
     from omni.playground.scenario_spec import ScenarioError
 
     if isinstance(value, list):
+        for index, step in enumerate(value):
+            for error in scen.step_param_errors(step):
+                problems.add([*path, index, *error.absolute_path], error.message)
         op["steps"] = scen.inline_steps(value)
         return "scenario"
     try:

@@ -7,8 +7,11 @@ defaults here; ``{{ steps.… }}`` references stay for the generator to resolve 
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
+
+import jsonschema
 
 from omni.playground.scenario_spec import Scenario
 
@@ -44,6 +47,20 @@ def scenario_steps(scenario: Scenario) -> list[dict[str, Any]]:
         }
         for step in scenario.steps
     ]
+
+
+@functools.cache
+def _step_params_validator() -> jsonschema.Draft202012Validator:
+    """The scenario format's rules for each operation's params (omni/playground/scenario_schema)."""
+    from omni.playground.scenario_schema import SCENARIO_SCHEMA
+
+    rules = SCENARIO_SCHEMA["properties"]["steps"]["items"]["allOf"]
+    return jsonschema.Draft202012Validator({"allOf": rules})
+
+
+def step_param_errors(step: dict[str, Any]) -> list[jsonschema.ValidationError]:
+    """What is wrong with an inline step's params for its operation (as in a scenario file)."""
+    return sorted(_step_params_validator().iter_errors(step), key=lambda e: [str(p) for p in e.absolute_path])
 
 
 def inline_steps(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
