@@ -6,6 +6,7 @@ change them for that organization. A platform operator may lift them for one run
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.conf import settings
@@ -57,3 +58,38 @@ def check_bounds(org: Any, profile: dict[str, Any], *, running: int) -> None:
         raise _refuse(org, "max_shards", profile["shards"])
     if running + 1 > bound(org, "max_concurrent_runs"):
         raise _refuse(org, "max_concurrent_runs", running + 1)
+
+
+# Per mode, the gateway quotas each virtual user takes one unit of (docs/security.md, "Quotas").
+_MODE_QUOTAS = {
+    "handshake": (("sessions_per_key", "MCP_QUOTA_SESSIONS_PER_KEY"),),
+    "sse": (
+        ("sessions_per_key", "MCP_QUOTA_SESSIONS_PER_KEY"),
+        ("streams_per_key", "MCP_QUOTA_STREAMS_PER_KEY"),
+    ),
+}
+
+
+def check_quotas(orgs: list[Any], profile: dict[str, Any]) -> None:
+    """``RunRefused`` when the virtual users of a handshake or SSE run through the gateway would
+    hold more sessions or streams on one organization's key than its quota allows (the run's key
+    is one key: lifting the bounds does not lift quotas, so such a run could only fail)."""
+    from omni.gateway.quotas import quota_for
+
+    arrival = profile["arrival"]
+    names = _MODE_QUOTAS.get(profile["mode"], ())
+    if profile["target"] != "gateway" or arrival["model"] != "closed" or not names:
+        return
+    weights = {entry["org"]: entry["weight"] for entry in profile.get("organizations") or []}
+    total = sum(weights.get(org.slug, 1.0) for org in orgs)
+    for org in orgs:
+        users = math.ceil(arrival["users"] * weights.get(org.slug, 1.0) / total)
+        for name, setting in names:
+            quota = quota_for(org, name)
+            if users > quota:
+                raise RunRefused(
+                    f"In mode {profile['mode']} each virtual user holds one of the gateway's "
+                    f"{name.replace('_', ' ')}: about {users} users of organization {org.slug} exceed its "
+                    f"{name} quota of {quota} (setting {setting}, or the organization's "
+                    'settings["quotas"]). Use fewer users or mode 2026-07-28.'
+                )

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from omni.loadtest import targets
-from omni.loadtest.bounds import check_bounds
+from omni.loadtest.bounds import check_bounds, check_quotas
 from omni.loadtest.credentials import release_credentials
 from omni.loadtest.errors import RunRefused
 from omni.loadtest.models import LoadProfile, LoadRun, LoadShard
@@ -174,6 +174,7 @@ def create_run(
             running = LoadRun.objects.for_org(org).exclude(status__in=LoadRun.FINISHED).count()
             check_bounds(org, spec, running=running)
         targets.check_targets(loaded, spec, base_url)
+        check_quotas(loaded, spec)
         run = LoadRun.objects.create(
             organization=org,
             profile=stored,

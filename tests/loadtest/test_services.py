@@ -291,3 +291,29 @@ def test_the_profiles_own_target_is_kept_unless_the_caller_overrides_it(world, s
     profile = TINY + "target: server:utilities\n"
     assert create_run(world.org, profile, user=world.admin).target == "server:utilities"
     assert create_run(world.org, profile, user=world.admin, target="gateway").target == "gateway"
+
+
+def test_a_session_mode_run_that_would_exceed_the_gateways_quotas_is_refused(world, settings):
+    settings.MCP_QUOTA_DEFAULTS = {**settings.MCP_QUOTA_DEFAULTS, "sessions_per_key": 5, "streams_per_key": 2}
+    settings.LOADTEST_MAX_CONCURRENT_RUNS = 10
+    handshake = TINY.replace("users: 3", "users: 6") + "mode: handshake\n"
+    message = refused(world.org, handshake, user=world.operator, raise_limits=True)
+    assert "sessions_per_key quota of 5 (setting MCP_QUOTA_SESSIONS_PER_KEY" in message
+    assert (
+        create_run(world.org, handshake.replace("users: 6", "users: 5"), user=world.admin).spec["mode"]
+        == "handshake"
+    )
+    sse = TINY + "mode: sse\n"
+    assert "streams_per_key quota of 2" in refused(world.org, sse, user=world.admin)
+    world.org.settings = {"quotas": {"streams_per_key": 3}}
+    world.org.save()
+    assert create_run(world.org, sse, user=world.admin).spec["mode"] == "sse"
+    # single exchange holds neither; a server target does not go through the gateway
+    assert (
+        create_run(world.org, TINY.replace("users: 3", "users: 9"), user=world.admin).spec["mode"]
+        == "2026-07-28"
+    )
+    assert (
+        create_run(world.org, handshake, user=world.admin, target="server:utilities").target
+        == "server:utilities"
+    )
