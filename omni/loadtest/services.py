@@ -33,9 +33,35 @@ __all__ = [
     "cancel_run",
     "create_run",
     "release_credentials",
+    "list_profiles",
     "resolve_profile",
     "save_profile",
 ]
+
+
+def list_profiles(org: Organization) -> list[dict[str, Any]]:
+    """The profiles ``org`` can run, its own first then the shipped ones it does not override:
+    ``{name, title, description, kind ("organization" | "shipped"), profile (the row or None),
+    schedule, errors (the validation messages; empty when it parses)}``."""
+    entries: list[dict[str, Any]] = []
+    own = list(LoadProfile.objects.for_org(org).order_by("name"))
+    sources = [(p.name, p.source, "organization", p) for p in own]
+    names = {p.name for p in own}
+    sources += [
+        (name, text, "shipped", None) for name, text in shipped_profiles().items() if name not in names
+    ]
+    for name, text, kind, row in sources:
+        entry: dict[str, Any] = {"name": name, "kind": kind, "profile": row, "errors": []}
+        try:
+            spec = parse_profile(text, org=org)
+        except ProfileError as exc:
+            entry.update(
+                title=getattr(row, "title", "") or name, description="", schedule="", errors=exc.messages
+            )
+        else:
+            entry.update(title=spec["title"], description=spec["description"], schedule=spec["schedule"])
+        entries.append(entry)
+    return entries
 
 
 def save_profile(

@@ -317,3 +317,17 @@ def test_a_session_mode_run_that_would_exceed_the_gateways_quotas_is_refused(wor
         create_run(world.org, handshake, user=world.admin, target="server:utilities").target
         == "server:utilities"
     )
+
+
+def test_list_profiles_gives_the_organizations_own_then_the_shipped_ones(world):
+    from omni.loadtest.services import list_profiles, save_profile
+
+    save_profile(world.org, TINY.replace("name: tiny", "name: smoke\ntitle: Our smoke"))
+    LoadProfileFactory(organization=world.org, name="broken", source="name: broken\n")  # stored unchecked
+    entries = {e["name"]: e for e in list_profiles(world.org)}
+    assert entries["smoke"]["kind"] == "organization" and entries["smoke"]["title"] == "Our smoke"
+    assert entries["broken"]["errors"] and entries["broken"]["kind"] == "organization"
+    assert entries["baseline"]["kind"] == "shipped" and entries["baseline"]["schedule"] == "0 3 * * *"
+    assert [e["kind"] for e in list_profiles(world.org)][:2] == ["organization", "organization"]
+    assert {e["name"] for e in list_profiles(world.other)} >= {"smoke", "baseline", "stress", "multi-tenant"}
+    assert all(e["kind"] == "shipped" for e in list_profiles(world.other))
