@@ -42,7 +42,7 @@ def issue_key(run: Any, org: Organization) -> str:
         created_by=run.created_by,
     )
     if run.raised_limits:
-        ApiKey.objects.filter(pk=key.pk).update(rate_limit_exempt=True)
+        ApiKey.objects.for_org(org).filter(pk=key.pk).update(rate_limit_exempt=True)
     return raw
 
 

@@ -124,6 +124,6 @@ def plan_shards(run: LoadRun, *, shards: int | None = None, base_url: str | None
                     run=run, organization=run.organization, index=index, phase=phase, spec=spec
                 )
             )
-    LoadRun.objects.filter(pk=run.pk).update(shards_total=len(rows))
+    LoadRun.objects.for_org(run.organization).filter(pk=run.pk).update(shards_total=len(rows))
     run.shards_total = len(rows)
     return rows

@@ -163,9 +163,9 @@ def create_run(
     """Validate, check and create a run with its keys and shards; ``RunRefused`` says why not.
 
     ``target`` (``"gateway"`` or ``"server:<name>"``) overrides the profile's own (``None``, the
-    default, keeps it); ``raise_limits`` lifts the
-    organization's bounds and exempts the run's keys from the per-minute MCP limits, and is only
-    for a platform operator: a superuser ``user``, or ``user=None`` with ``trigger="command"``.
+    default, keeps it); ``raise_limits`` lifts the organization's bounds and exempts the run's keys
+    from the per-minute MCP limits, and is only for a platform operator: a superuser ``user``, or
+    ``user=None`` with ``trigger="command"``.
     """
     if trigger not in TRIGGERS:
         raise ValueError(f"unknown trigger {trigger!r}")
@@ -221,16 +221,17 @@ def cancel_run(run: LoadRun) -> None:
     as cancelled and its keys are revoked (a running run's are revoked when it finishes)."""
     now = timezone.now()
     with transaction.atomic():
-        LoadRun.objects.filter(pk=run.pk).update(cancel_requested=True)
+        runs = LoadRun.objects.for_org(run.organization).filter(pk=run.pk)
+        runs.update(cancel_requested=True)
         shards = LoadShard.objects.for_org(run.organization).filter(run=run)
         shards.filter(status=LoadShard.Status.QUEUED).update(
             status=LoadShard.Status.CANCELLED, finished_at=now
         )
         nothing_started = not shards.exclude(status=LoadShard.Status.CANCELLED).exists()
         if nothing_started:
-            LoadRun.objects.filter(
-                pk=run.pk, status__in=[LoadRun.Status.QUEUED, LoadRun.Status.RUNNING]
-            ).update(status=LoadRun.Status.CANCELLED, finished_at=now)
+            runs.filter(status__in=[LoadRun.Status.QUEUED, LoadRun.Status.RUNNING]).update(
+                status=LoadRun.Status.CANCELLED, finished_at=now
+            )
     run.refresh_from_db()
     if run.status == LoadRun.Status.CANCELLED:
         release_credentials(run)
