@@ -99,11 +99,11 @@ def make_tools(runtime: FaultRuntime) -> list[Callable[..., Any]]:
         ctx: Context,
         distribution: Annotated[
             Literal["fixed", "uniform", "normal", "exponential"],
-            Field(
-                description="fixed: ms; uniform: ms..high_ms; normal: mean ms, stddev_ms; exponential: mean ms"
-            ),
+            Field(description="The distribution of the delay"),
         ] = "fixed",
-        ms: Annotated[Ms, Field(description="The delay, the low end, or the mean (ms)")] = 100.0,
+        ms: Annotated[
+            Ms, Field(description="fixed: the delay; uniform: the low end; else the mean (ms)")
+        ] = 100.0,
         high_ms: Annotated[Ms | None, Field(description="uniform: the high end (ms)")] = None,
         stddev_ms: Annotated[Ms | None, Field(description="normal: the standard deviation (ms)")] = None,
         max_ms: Annotated[Ms, Field(description="Upper bound of the drawn delay (ms)")] = MAX_DELAY_MS,

@@ -102,6 +102,9 @@ class Target:
 
 _inprocess_servers: dict[tuple[str, tuple[str, ...]], Any] = {}
 MAX_INPROCESS_INSTANCES = 256  # distinct (server, options) kept; the oldest is dropped beyond
+# The era each URL answered in — (a modern version, its DiscoverResult) or ("legacy", None) — so a
+# new client for it skips the probe yet keeps the server's real capabilities.
+_url_modes: dict[str, tuple[str, Any]] = {}
 
 
 def _inprocess_server(target: str, options: tuple[str, ...] = ()) -> Any:
