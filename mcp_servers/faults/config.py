@@ -221,27 +221,28 @@ def parse_args(args: Iterable[str], *, base: FaultSettings | None = None) -> Fau
     items = [str(a).strip() for a in args if str(a).strip()]
     index = 0
     while index < len(items):
-        item = items[index]
-        flag, eq, value = item.partition("=")
+        flag, eq, value = items[index].partition("=")
+        index += 1
+        has_value = bool(eq) or (index < len(items) and not items[index].startswith("--"))
+        if not eq and has_value:
+            value = items[index]
+            index += 1
         name = _FLAGS.get(flag)
         if name is None:
             errors.append(f"unknown option {flag!r} (known: {', '.join(sorted(_FLAGS))})")
-            index += 1
-            continue
-        if not eq:
-            if index + 1 >= len(items) or items[index + 1] in _FLAGS:
-                errors.append(f"{flag} needs a value")
-                index += 1
-                continue
-            value = items[index + 1]
-            index += 1
-        index += 1
-        if name in values:
+        elif not has_value:
+            errors.append(f"{flag} needs a value")
+        elif name in values:
             errors.append(f"{flag} is given twice")
-        values[name] = value
+        else:
+            values[name] = value
+    try:
+        settings = parse_values(values, base=base)
+    except FaultConfigError as exc:
+        errors.extend(exc.messages)
     if errors:
         raise FaultConfigError(errors)
-    return parse_values(values, base=base)
+    return settings
 
 
 def from_env(environ: Mapping[str, str], *, base: FaultSettings | None = None) -> FaultSettings:
