@@ -7,9 +7,12 @@ HTTP request over them), sleeps the connection's latency, and hangs or fails as 
 
 from __future__ import annotations
 
+import contextlib
 import random
+import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +27,29 @@ from mcp_servers.faults.config import MAX_HANG_S, FaultConfigError, FaultSetting
 MAX_QUERY_STATES = 64
 # The ASGI scope key the standalone server's connection cutter sets (see cut.py).
 CUT_SCOPE_KEY = "omni.faults.cut"
+# Per process (every instance together): hangs sleeping at once; beyond, a hang is refused at once
+# rather than piled up.
+MAX_HANGS = 200
+
+_lock = threading.Lock()
+_in_flight = {"hang": 0}
+_LIMITS = {"hang": MAX_HANGS}
+
+
+@contextlib.contextmanager
+def slot(kind: str) -> Iterator[None]:
+    """One of the process's ``kind`` slots, or a ``ToolError`` when they are all taken."""
+    with _lock:
+        if _in_flight[kind] >= _LIMITS[kind]:
+            raise ToolError(
+                f"too many {kind} calls in flight in this process (at most {_LIMITS[kind]}); try later"
+            )
+        _in_flight[kind] += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _in_flight[kind] -= 1
 
 
 @dataclass
@@ -106,13 +132,14 @@ class FaultRuntime:
     async def hang(self, seconds: float) -> float:
         """Sleep ``seconds`` (at most MAX_HANG_S) unless cancelled first; returns the time slept."""
         started = time.monotonic()
-        self.counters.hangs_active += 1
-        try:
-            await anyio.sleep(min(max(seconds, 0.0), MAX_HANG_S))
-        except BaseException:
-            self.counters.hangs_cancelled += 1
-            raise
-        finally:
-            self.counters.hangs_active -= 1
+        with slot("hang"):
+            self.counters.hangs_active += 1
+            try:
+                await anyio.sleep(min(max(seconds, 0.0), MAX_HANG_S))
+            except BaseException:
+                self.counters.hangs_cancelled += 1
+                raise
+            finally:
+                self.counters.hangs_active -= 1
         self.counters.hangs_completed += 1
         return round(time.monotonic() - started, 3)

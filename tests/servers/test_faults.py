@@ -118,6 +118,21 @@ async def test_hang_until_cancelled_or_its_bound(faults: ToolCaller):
     assert (await faults.call("hang", seconds=601)).is_error  # over the bound: refused
 
 
+async def test_hangs_in_flight_are_bounded_per_process(faults: ToolCaller, monkeypatch):
+    from mcp_servers.faults import runtime
+
+    monkeypatch.setitem(runtime._LIMITS, "hang", 1)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: faults.call("hang", seconds=600))
+        for _ in range(100):  # bounded: until the first hang sleeps
+            if (await faults.ok("stats"))["hangs_active"] == 1:
+                break
+            await anyio.sleep(0.02)
+        assert "too many hang calls in flight in this process (at most 1)" in await faults.error("hang")
+        tg.cancel_scope.cancel()
+    assert (await faults.ok("hang", seconds=0.01))["slept_s"] >= 0.01  # the slot is free again
+
+
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_disconnect_in_process_is_a_lost_connection(mode: str):
     progress: list[str | None] = []
@@ -270,3 +285,24 @@ def test_the_server_form_shows_a_bad_option_as_a_field_error():
     assert form.is_valid(), form.errors
     saved = form.save()
     assert saved.args == ["--latency", "normal:50:10", "--error-rate", "0.1"]
+
+
+# --------------------------------------------------------------------------- the shipped load profile
+async def test_the_shipped_load_profile_calls_tools_the_server_has():
+    """loadtests/faults.yaml (its full format is checked by the profile parser's tests): it loads
+    the gateway on faults__echo with arguments the tool accepts."""
+    from pathlib import Path
+
+    import yaml
+
+    profile = yaml.safe_load((Path(__file__).resolve().parents[2] / "loadtests" / "faults.yaml").read_text())
+    assert (profile["name"], profile["target"], profile["arrival"]) == (
+        "faults",
+        "gateway",
+        {"model": "closed", "users": 2},
+    )
+    faults = ToolCaller(build_server())
+    for operation in profile["operations"]:
+        server, _, tool = operation["tool"].partition("__")
+        assert server == "faults"
+        assert (await faults.ok(tool, **operation.get("arguments", {})))["connection_delay_ms"] == 0.0
