@@ -25,7 +25,7 @@ def test_fault_options_are_validated_on_the_form(world, login):
     assert 'data-for-transport="inprocess stdio"' in page and 'name="args"' in page
 
     response = client.post(url, _data(args="--latency\nnormal:50\n--error-rate\n2"))
-    assert response.status_code == 200
+    assert response.status_code == 400  # the form again, with the errors
     body = response.content.decode()
     assert "normal takes 2 number(s) of milliseconds, not 1" in body
     assert "error_rate must be between 0 and 1, not 2" in body
@@ -46,5 +46,5 @@ def test_other_builtin_servers_take_no_options(world, login):
         f"/o/{world.acme.slug}/servers/new/",
         _data(name="utils", target="utilities", args="--latency\nfixed:5"),
     )
-    assert response.status_code == 200
+    assert response.status_code == 400  # the form again, with the errors
     assert "takes no options" in response.content.decode()
