@@ -233,10 +233,23 @@ async def test_a_standalone_server_through_the_gateway(gateway, signed_faults, c
             slowed = await client.call_tool("remoteslow__echo", {"text": "x"})
             assert normal.structured_content["connection_delay_ms"] == 0.0
             assert slowed.structured_content["connection_delay_ms"] == 70.0
+        slow = await client.call_tool("remote__slow", {"distribution": "uniform", "ms": 10, "high_ms": 20})
+        assert 10 <= slow.structured_content["delay_ms"] <= 20
+        assert (await client.call_tool("remote__flaky", {"error_rate": 0})).structured_content[
+            "failed"
+        ] is False
+        flaky = await client.call_tool("remote__flaky", {"error_rate": 1})
+        assert flaky.is_error and "flaky: failed" in flaky.content[0].text
         failed = await _call_error(client, "remote__fail", {"code": -32050, "message": "disk on fire"})
         assert (failed.error.code, failed.error.message) == (-32050, "server 'remote': disk on fire")
         hung = await _call_error(client, "remote__hang", {"seconds": 600})
         assert "timed out after 3s" in hung.error.message
+        for _ in range(50):  # bounded: the gateway's cancellation reached the standalone server
+            stats = (await client.call_tool("remote__stats", {})).structured_content
+            if stats["hangs_active"] == 0:
+                break
+            await anyio.sleep(0.1)
+        assert stats["hangs_active"] == 0 and stats["hangs_cancelled"] >= 1
 
         big = await client.call_tool("remote__oversized", {"size_bytes": NINE_MIB})
         assert big.is_error and "max_response_bytes" in big.content[0].text
