@@ -306,3 +306,15 @@ async def test_the_shipped_load_profile_calls_tools_the_server_has():
         server, _, tool = operation["tool"].partition("__")
         assert server == "faults"
         assert (await faults.ok(tool, **operation.get("arguments", {})))["connection_delay_ms"] == 0.0
+
+
+def test_the_gateway_keeps_a_servers_error_wrapped_in_task_groups():
+    """An in-process server's JSON-RPC error can reach the gateway wrapped in exception groups
+    (the playground runner's path; faults_errors' protocol_error step failed with -32010 before):
+    the sole MCPError inside is the server's answer; anything else stays a group."""
+    from omni.gateway.downstream import _sole_mcp_error
+
+    error = MCPError(code=-32050, message="disk on fire")
+    assert _sole_mcp_error(ExceptionGroup("a", [ExceptionGroup("b", [error])])) is error
+    assert _sole_mcp_error(ExceptionGroup("a", [error, MCPError(code=-1, message="x")])) is None
+    assert _sole_mcp_error(ExceptionGroup("a", [ValueError("no")])) is None
