@@ -39,12 +39,21 @@ class Body:
 
 
 def classify(body: bytes) -> Body:
+    """What ``body`` is: parsed once, its envelope checked only by ``checked``."""
     try:
         value = json.loads(body)
     except (ValueError, RecursionError):
         return Body("unparsed")
     if isinstance(value, list):
         return Body("batch", value)
+    return Body("message", value)
+
+
+def checked(body: Body) -> Body:
+    """``body`` with a single message's JSON-RPC envelope validated ("invalid" when it is not)."""
+    if body.kind != "message":
+        return body
+    value = body.value
     try:
         jsonrpc_message_adapter.validate_python(value, by_name=False)
     except (ValidationError, RecursionError):

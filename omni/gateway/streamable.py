@@ -66,6 +66,7 @@ async def handle(scope: dict, receive: Any, send: Any, ctx: OrgContext, body: by
         await handle_modern_request(gateway_server, None, False, {}, scope, replay_body(body, receive), send)
         return
 
+    parsed = bodies.checked(parsed)  # (the single-exchange entry validates envelopes itself)
     backend = get_backend()
     if method == "POST" and session_id is None:
         await _open_session(scope, receive, send, ctx, body, parsed)
