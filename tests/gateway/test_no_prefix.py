@@ -19,6 +19,7 @@ from tests.gateway.world import make_tenant
 from tests.live import unique_slug
 
 CATALOGUE_META = "io.omni/catalogue"
+V = "2025-06-18"
 
 
 def _server(
@@ -78,18 +79,19 @@ def test_unprefixed_tools_are_listed_and_called_under_their_own_names(live_serve
     tenant = make_tenant("plain", servers=("knowledge",))
     _server(tenant.org, "utilities", timeout_seconds=10).save()
     url = live_server.mcp_url
-    rawmcp.wait_for_tool(url, tenant.key, None, "calculate", version="2026-07-28")
-    listed = rawmcp.rpc(url, tenant.key, None, "tools/list", version="2026-07-28")
+    session, _ = rawmcp.initialize(url, tenant.key, V)
+    rawmcp.wait_for_tool(url, tenant.key, session, "calculate", version=V)
+    listed = rawmcp.rpc(url, tenant.key, session, "tools/list", version=V)
     names = {t["name"] for t in listed["result"]["tools"]}
     assert "calculate" in names and "utilities__calculate" not in names
     assert "knowledge__search_notes" in names
     called = rawmcp.rpc(
         url,
         tenant.key,
-        None,
+        session,
         "tools/call",
         {"name": "calculate", "arguments": {"expression": "6*7"}},
-        version="2026-07-28",
+        version=V,
     )
     assert "42" in called["result"]["content"][0]["text"]
 
@@ -103,8 +105,9 @@ def test_a_collision_withholds_the_unprefixed_server_and_says_why(live_server, c
     _server(tenant.org, "utilities_again", timeout_seconds=10).save()
     _server(tenant.org, "zz_utilities", timeout_seconds=10).save()
     url = live_server.mcp_url
-    rawmcp.wait_for_tool(url, tenant.key, None, "calculate", version="2026-07-28")
-    listed = rawmcp.rpc(url, tenant.key, None, "tools/list", version="2026-07-28")["result"]
+    session, _ = rawmcp.initialize(url, tenant.key, V)
+    rawmcp.wait_for_tool(url, tenant.key, session, "calculate", version=V)
+    listed = rawmcp.rpc(url, tenant.key, session, "tools/list", version=V)["result"]
     names = [t["name"] for t in listed["tools"]]
     assert names.count("calculate") == 1  # one owner: the first unprefixed server by name
     reason = listed["_meta"][CATALOGUE_META]["unavailable"]["zz_utilities"]
@@ -125,21 +128,18 @@ def test_an_unprefixed_prompt_may_not_shadow_a_database_prompt(live_server, comm
         timeout_seconds=30,
         no_prefix=True,
     )
+    session, _ = rawmcp.initialize(live_server.mcp_url, tenant.key, V)
     status: dict = {}
     listed: dict = {}
     for _ in range(60):  # bounded: the server's first listing may still be on its way
-        listed = rawmcp.rpc(live_server.mcp_url, tenant.key, None, "tools/list", version="2026-07-28")[
-            "result"
-        ]
+        listed = rawmcp.rpc(live_server.mcp_url, tenant.key, session, "tools/list", version=V)["result"]
         status = (listed.get("_meta") or {}).get(CATALOGUE_META) or {}
         if "slow" in status.get("unavailable", {}):
             break
         time.sleep(0.5)
     assert "prompt 'haiku' collides with the database's prompt" in status["unavailable"]["slow"]
     assert "echo" not in {t["name"] for t in listed["tools"]}
-    prompts = rawmcp.rpc(live_server.mcp_url, tenant.key, None, "prompts/list", version="2026-07-28")
+    prompts = rawmcp.rpc(live_server.mcp_url, tenant.key, session, "prompts/list", version=V)
     assert [p["name"] for p in prompts["result"]["prompts"]].count("haiku") == 1
-    got = rawmcp.rpc(
-        live_server.mcp_url, tenant.key, None, "prompts/get", {"name": "haiku"}, version="2026-07-28"
-    )
+    got = rawmcp.rpc(live_server.mcp_url, tenant.key, session, "prompts/get", {"name": "haiku"}, version=V)
     assert got["result"]["messages"][0]["content"]["text"] == "db"
