@@ -200,7 +200,8 @@ MODELS: tuple[ModelEntry, ...] = (
         "delete in the UI; organization deletion",
         _f(
             {
-                "id uuid created_at updated_at transport enabled timeout_seconds tool_allowlist no_prefix": OP,
+                "id uuid created_at updated_at transport enabled timeout_seconds tool_allowlist": OP,
+                "no_prefix": OP,
                 "organization": ORG_FK,
                 "name title description target url command args": FieldClass(
                     CONTENT, note="plain: the gateway connects with them on every call"
