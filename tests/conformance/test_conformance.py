@@ -27,6 +27,8 @@ from omni.registry.models import ServerConnection
 from omni.tenants.services import create_api_key, create_organization
 from tests.live import HEALTH_TIMEOUT, ROOT, free_port, unique_slug
 
+pytestmark = pytest.mark.live
+
 HERE = Path(__file__).resolve().parent
 EXPECTED_FAILURES = HERE / "expected_failures.yaml"
 RESULT_DIR = re.compile(r"^server-(?P<scenario>.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$")
