@@ -12,6 +12,8 @@ fi
 
 ensure_python_env
 ensure_test_services
+source "$ROOT/scripts/conformance.sh"
+ensure_conformance  # the MCP conformance suite and Node 22 (tests/conformance)
 export DJANGO_SETTINGS_MODULE=omni.settings
 
 log "pytest $*  (DATABASE_URL=$(printf '%s' "$DATABASE_URL" | sed -E 's#(://[^:/@]*):[^@]*@#\1:***@#'), REDIS_URL=$REDIS_URL)"

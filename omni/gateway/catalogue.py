@@ -253,6 +253,29 @@ def namespaced(server: str, tool: str) -> str:
     return f"{server}{SEPARATOR}{tool}"
 
 
+def exposed_name(target: downstream.Target, name: str) -> str:
+    """The name a client sees for the tool or prompt ``name`` of ``target``."""
+    return name if target.no_prefix else namespaced(target.name, name)
+
+
+def _no_prefix_clash(
+    catalogue: Catalogue, target: downstream.Target, listing: downstream.Listing
+) -> str | None:
+    """Why the un-namespaced ``target`` cannot join the catalogue built so far (a name of its
+    tools or prompts is already taken), or None. The server is then withheld, never shadowing."""
+    for tool in listing.tools:
+        if tool.name in catalogue.routes:
+            owner = catalogue.routes[tool.name].target.name
+            return f"no prefix: its tool {tool.name!r} collides with the tool of server {owner!r}"
+    for prompt in listing.prompts:
+        if prompt.name in catalogue.prompts:
+            return f"no prefix: its prompt {prompt.name!r} collides with the database's prompt of that name"
+        if prompt.name in catalogue.prompt_routes:
+            owner = catalogue.prompt_routes[prompt.name].target.name
+            return f"no prefix: its prompt {prompt.name!r} collides with the prompt of server {owner!r}"
+    return None
+
+
 def _swallow(task: asyncio.Future) -> None:
     if not task.cancelled():
         task.exception()  # retrieved: a failed listing is reported through the catalogue
@@ -320,7 +343,7 @@ async def _build(organization: Any) -> Catalogue:
             catalogue.unavailable[target.name] = str(exc)
             known = _listing_cache.get(target.listing_key)  # its last good listing, even expired
             if known is not None:
-                catalogue.withheld[target.name] = [namespaced(target.name, t.name) for t in known[1].tools]
+                catalogue.withheld[target.name] = [exposed_name(target, t.name) for t in known[1].tools]
             logger.warning("catalogue of org %s: %s", organization.slug, exc)
         else:
             listed[target.name] = task.result()
@@ -337,9 +360,14 @@ async def _build(organization: Any) -> Catalogue:
     catalogue.resources = {r.uri: r for r in resources}
     catalogue.templates = templates
 
-    for target in targets:
+    # Namespaced servers first: an un-namespaced one joins only where its names are still free.
+    for target in sorted(targets, key=lambda t: (t.no_prefix, t.name)):
         listing = listed.get(target.name)
         if listing is None:
+            continue
+        if target.no_prefix and (clash := _no_prefix_clash(catalogue, target, listing)) is not None:
+            catalogue.unavailable[target.name] = clash
+            logger.error("catalogue of org %s: server %s withheld: %s", organization.slug, target.name, clash)
             continue
         offered, held = await run_db(check_tools, target.connection_id, listing.tools)
         if held:
@@ -351,12 +379,12 @@ async def _build(organization: Any) -> Catalogue:
                 ", ".join(held),
             )
         for tool in offered:
-            name = namespaced(target.name, tool.name)
+            name = exposed_name(target, tool.name)
             exposed = tool.model_copy(update={"name": name})
             catalogue.tools.append(exposed)
             catalogue.routes[name] = ToolRoute(target=target, original_name=tool.name, tool=exposed)
         for prompt in listing.prompts:
-            name = namespaced(target.name, prompt.name)
+            name = exposed_name(target, prompt.name)
             if name not in catalogue.prompts and name not in catalogue.prompt_routes:
                 exposed_prompt = prompt.model_copy(update={"name": name})
                 catalogue.prompt_routes[name] = PromptRoute(target, prompt.name, exposed_prompt)

@@ -69,6 +69,7 @@ class Target:
     allowlist: frozenset[str] = field(default_factory=frozenset)
     org_id: int | None = None  # None: a global connection, every organization uses it
     connection_id: int | None = None
+    no_prefix: bool = False  # its tools and prompts keep their own names (no "<name>__")
     # The limits of the organization the target is used for (downstream_limits.limits_for).
     limits: DownstreamLimits = field(default_factory=downstream_limits.default_limits)
 
@@ -97,6 +98,7 @@ class Target:
             allowlist=frozenset(conn.tool_allowlist or ()),
             org_id=conn.organization_id,
             connection_id=conn.pk,
+            no_prefix=bool(getattr(conn, "no_prefix", False)),
         )
 
 

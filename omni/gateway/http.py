@@ -72,9 +72,56 @@ async def json_error(
     code: int = -32600,
     data: Any = None,
     headers: dict[str, str] | None = None,
+    request_id: Any = None,
 ) -> None:
     """An HTTP error whose body is a JSON-RPC error object (what MCP clients parse)."""
     error: dict[str, Any] = {"code": code, "message": message}
     if data is not None:
         error["data"] = data
-    await send_json(send, status, {"jsonrpc": "2.0", "id": None, "error": error}, headers)
+    await send_json(send, status, {"jsonrpc": "2.0", "id": request_id, "error": error}, headers)
+
+
+_PHRASES = {
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    415: "Unsupported Media Type",
+    421: "Misdirected Request",
+}
+
+
+def jsonrpc_refusals(send: Send) -> Send:
+    """Wraps ``send`` so that a refusal written without a JSON body (the SDK answers some with
+    plain text or nothing: 405, 406, a bad Content-Type) goes out as a JSON-RPC error instead,
+    with the same status and headers. JSON answers and successes pass through untouched."""
+    held: dict | None = None
+    chunks: list[bytes] = []
+
+    async def wrapped(message: dict) -> None:
+        nonlocal held
+        if message["type"] == "http.response.start":
+            headers = dict((k.lower(), v) for k, v in message.get("headers", []))
+            content_type = headers.get(b"content-type", b"").decode("latin-1").lower()
+            if message.get("status", 200) >= 400 and not content_type.startswith("application/json"):
+                held = message
+                return
+        elif message["type"] == "http.response.body" and held is not None:
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            status = held.get("status", 400)
+            text = b"".join(chunks).decode("utf-8", "replace").strip()[:200]
+            phrase = _PHRASES.get(status, "Refused")
+            extra = {
+                k.decode("latin-1"): v.decode("latin-1")
+                for k, v in held.get("headers", [])
+                if k.lower() not in (b"content-type", b"content-length")
+            }
+            await json_error(
+                send, status, f"{phrase}: {text}" if text and text != phrase else phrase, headers=extra
+            )
+            return
+        await send(message)
+
+    return wrapped

@@ -1,7 +1,9 @@
 """``/mcp``: Streamable HTTP, every revision the SDK knows.
 
-* ``MCP-Protocol-Version: 2026-07-28`` (or any non-handshake value): the SDK's single-exchange
-  entry answers the POST on its own; no session.
+* ``MCP-Protocol-Version: 2026-07-28``: the SDK's single-exchange entry answers the POST on its
+  own; no session. A version the gateway does not speak is a 400 naming the ones it does, on every
+  method; refusals all carry a JSON-RPC body (``bodies.py``), and a 2025-03-26 session accepts
+  JSON-RPC batches (``batches.py``).
 * Handshake revisions (2025-03-26, 2025-06-18, 2025-11-25): ``initialize`` opens a session in the
   shared store; later POSTs, the GET stream and DELETE name it with ``Mcp-Session-Id`` and may
   land on any process. A session answers only the credential that opened it.
@@ -24,8 +26,8 @@ from mcp_types import JSONRPCMessage, jsonrpc_message_adapter
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
-from omni.gateway import engine, observing, quotas
-from omni.gateway.http import header, json_error, replay_body
+from omni.gateway import batches, bodies, engine, observing, quotas
+from omni.gateway.http import header, json_error, jsonrpc_refusals, replay_body
 from omni.gateway.server import gateway_server
 from omni.gateway.sessions import (
     GET_STREAM,
@@ -44,16 +46,30 @@ STREAM_CLAIM_TTL = 30
 
 async def handle(scope: dict, receive: Any, send: Any, ctx: OrgContext, body: bytes) -> None:
     method = scope["method"]
+    session_id = header(scope, MCP_SESSION_ID_HEADER)
     version_header = header(scope, MCP_PROTOCOL_VERSION_HEADER)
-    if version_header is not None and version_header not in HANDSHAKE_PROTOCOL_VERSIONS:
+    parsed = bodies.classify(body) if method == "POST" else bodies.Body("none")
+    if version_header is not None and version_header not in bodies.SUPPORTED_VERSIONS:
+        await bodies.refuse_version(send, version_header, parsed.request_id)
+        return
+    if method == "POST" and bodies.wrong_content_type(scope):
+        await bodies.refuse_content_type(send)
+        return
+    send = jsonrpc_refusals(send)  # the SDK's own refusals (405, 406 …) with a JSON-RPC body too
+    modern = version_header is not None and version_header not in HANDSHAKE_PROTOCOL_VERSIONS
+    if modern and not (session_id is not None and method in ("GET", "DELETE")):
+        # (A GET or DELETE naming a session belongs to that session, whatever the header says.)
+        if parsed.kind == "batch":
+            await bodies.refuse_batch(send, version_header)
+            return
         observing.set_transport("single")
         await handle_modern_request(gateway_server, None, False, {}, scope, replay_body(body, receive), send)
         return
 
-    session_id = header(scope, MCP_SESSION_ID_HEADER)
+    parsed = bodies.checked(parsed)  # (the single-exchange entry validates envelopes itself)
     backend = get_backend()
     if method == "POST" and session_id is None:
-        await _open_session(scope, receive, send, ctx, body)
+        await _open_session(scope, receive, send, ctx, body, parsed)
         return
     if method not in ("POST", "GET", "DELETE"):
         await json_error(send, 405, "Method not allowed", headers={"allow": "GET, POST, DELETE"})
@@ -69,9 +85,20 @@ async def handle(scope: dict, receive: Any, send: Any, ctx: OrgContext, body: by
         return
 
     if method == "POST":
+        if parsed.kind == "invalid":
+            await bodies.refuse_invalid(send)
+            return
+        if parsed.kind == "batch" and record.protocol_version not in bodies.BATCH_REVISIONS:
+            await bodies.refuse_batch(send, record.protocol_version)
+            return
         limit = quotas.quota_for(ctx.organization, "history_bytes_per_session")
         if await backend.history_bytes(session_id) >= limit:
             await quotas.refuse(send, ctx, "history_bytes_per_session", limit, scope["path"], body)
+            return
+        if parsed.kind == "batch":
+            await batches.serve_batch(
+                scope, receive, send, record=record, backend=backend, items=parsed.value
+            )
             return
         await engine.serve_http_request(
             session_id=session_id,
@@ -102,7 +129,17 @@ def _initialize_params(body: bytes) -> dict | None:
     return params if isinstance(params, dict) else None
 
 
-async def _open_session(scope: dict, receive: Any, send: Any, ctx: OrgContext, body: bytes) -> None:
+async def _open_session(
+    scope: dict, receive: Any, send: Any, ctx: OrgContext, body: bytes, parsed: bodies.Body
+) -> None:
+    if parsed.kind == "batch":
+        await json_error(
+            send, 400, "Invalid Request: a session opens with initialize alone, not a JSON-RPC batch"
+        )
+        return
+    if parsed.kind == "invalid":
+        await bodies.refuse_invalid(send)
+        return
     params = _initialize_params(body)
     if params is None and _is_non_initialize_message(body):
         await json_error(send, 400, "Bad Request: Missing session ID (only initialize may open a session)")

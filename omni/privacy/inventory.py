@@ -201,6 +201,7 @@ MODELS: tuple[ModelEntry, ...] = (
         _f(
             {
                 "id uuid created_at updated_at transport enabled timeout_seconds tool_allowlist": OP,
+                "no_prefix": OP,
                 "organization": ORG_FK,
                 "name title description target url command args": FieldClass(
                     CONTENT, note="plain: the gateway connects with them on every call"

@@ -138,6 +138,7 @@ class ServerForm(RegistryForm):
             "enabled",
             "timeout_seconds",
             "tool_allowlist",
+            "no_prefix",
         ]
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
         help_texts = {

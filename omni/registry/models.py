@@ -335,6 +335,12 @@ class ServerConnection(RegistryItem):
     timeout_seconds = models.FloatField(
         default=30.0, validators=[MinValueValidator(0.1), MaxValueValidator(600)]
     )
+    no_prefix = models.BooleanField(
+        "No prefix",
+        default=False,
+        help_text="Expose its tools and prompts under their own names, without <name>__. "
+        "One such server per organization; a name that collides with another is refused.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -370,6 +376,26 @@ class ServerConnection(RegistryItem):
                 raise ValidationError({"transport": "stdio servers can only be global."})
         else:
             raise ValidationError({"transport": "Unknown transport."})
+        if self.no_prefix and self.enabled:
+            self._check_no_prefix()
+
+    def _check_no_prefix(self) -> None:
+        """Two un-namespaced servers in one organization could shadow each other's names: refused.
+        (Names that collide with prefixed tools or the database's prompts are only known once the
+        server is listed: the catalogue withholds such a server and says why.)"""
+        others = ServerConnection.objects.filter(no_prefix=True, enabled=True).exclude(pk=self.pk)
+        if self.organization_id is not None:
+            others = others.filter(
+                models.Q(organization_id=self.organization_id) | models.Q(organization=None)
+            )
+        clash = others.order_by("name").values_list("name", flat=True).first()
+        if clash is not None:
+            raise ValidationError(
+                {
+                    "no_prefix": f"The server {clash!r} already exposes its names without a prefix here; "
+                    "two such servers could shadow each other's tools. Keep the prefix on one of them."
+                }
+            )
 
     def bearer_token(self) -> str:
         """The decrypted credential ("" for none). Refuses to hand out ciphertext under a wrong key."""

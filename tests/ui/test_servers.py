@@ -230,3 +230,15 @@ def test_member_lists_tools_without_write_controls(world, login):
     assert 'hx-post="' + _url(world, f"{server.uuid}/tools/") + '"' in page
     tools = client.post(_url(world, f"{server.uuid}/tools/"), HTTP_HX_REQUEST="true").content.decode()
     assert "<code>calculate</code>" in tools and 'name="tools"' not in tools
+
+
+def test_no_prefix_checkbox_and_its_refusal(world, login):
+    """The form offers "No prefix" and refuses a second unprefixed server in the organization."""
+    ServerConnectionFactory(organization=world.acme, name="plain", no_prefix=True)
+    client = login(world.owner)
+    assert 'name="no_prefix"' in client.get(_url(world, "new/")).content.decode()
+    data = {"name": "second", "transport": "inprocess", "target": "knowledge", "enabled": "on"}
+    response = client.post(_url(world, "new/"), {**data, "timeout_seconds": "10", "no_prefix": "on"})
+    assert response.status_code == 400  # the form again, with the error
+    assert "already exposes its names without a prefix" in response.content.decode()
+    assert not ServerConnection.objects.owned_by(world.acme).filter(name="second").exists()
