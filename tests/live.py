@@ -23,8 +23,8 @@ Rules for live tests, because their rows stay in the shared test database for th
 * Create your own, uniquely named data: ``Organization(slug=unique_slug("acme"))``, user names
   and key names with a uuid suffix. Never rely on a table being empty or on counting all rows.
 * Use ``committed`` (not ``db``): inside ``db``'s transaction the server cannot see your rows.
-* Never use ``transactional_db`` (nor ``django_db(transaction=True)``), in any test: its flush at the end of the
-  test empties every table and wipes the rows other live tests and session fixtures committed.
+* Never use ``transactional_db`` (nor ``django_db(transaction=True)``), in any test: its flush at the end
+  of the test empties every table and wipes the rows other live tests and session fixtures committed.
   The conftest refuses these combinations with an explanation.
 * A server process only sees what is committed, and the test process does not see the server's
   in-memory state: assert through HTTP (or the database), not through Python objects.

@@ -105,17 +105,21 @@ def parse_operations(data: dict[str, Any], problems: Problems, org: Any) -> list
 
 
 def _check_templates(operations: list[dict[str, Any]], problems: Problems) -> None:
-    """The generator's own check of argument templates, when the generator is there."""
-    try:
-        from omni.loadtest.generator import validate_templates  # type: ignore[attr-defined]
-    except ImportError:
-        return
+    """The generator's own check of each operation's templates, kinds, steps and saves."""
+    from omni.loadtest.generator import TemplateError, validate_templates
+
     for index, op in enumerate(operations):
-        for value, key in ((op.get("arguments"), "arguments"), (op.get("uri"), "resource")):
-            if value is None:
-                continue
-            for message in validate_templates(value) or []:
-                problems.add(["operations", index, key], str(message))
+        if op.get("kind") == "scenario" and not op.get("steps"):
+            continue  # a scenario named for an organization: resolved (and checked) when it runs
+        if any(f"operations[{index}]" in message for message in problems.messages):
+            continue  # already refused by the profile's own rules
+        try:
+            validate_templates({"operations": [op]})
+        except TemplateError as exc:
+            key = "resource" if op.get("uri") is not None and "uri" in exc.path else "arguments"
+            if op.get("kind") == "scenario":
+                key = "scenario"
+            problems.add(["operations", index, key], exc.message)
 
 
 def profile_scopes(profile: dict[str, Any]) -> set[str]:
