@@ -126,7 +126,9 @@ def test_fairness_normalises_by_weight():
     assert "noisy_neighbour" not in result
     # Equal weights, one organization served everything: the worst, 1/n.
     worst = fairness(_orgs({"a": 300.0, "b": 0.0, "c": 0.0}))
-    assert worst["jain_index"] == pytest.approx(1 / 3, abs=1e-4) and worst["worst_possible"] == pytest.approx(0.3333)
+    assert worst["jain_index"] == pytest.approx(1 / 3, abs=1e-4) and worst["worst_possible"] == pytest.approx(
+        0.3333
+    )
 
 
 def test_noisy_neighbour_contained_by_rate_limits():
