@@ -46,9 +46,10 @@ def section(
     keep = values_us if values_us.size <= SAMPLES else generator.choice(values_us, SAMPLES, replace=False)
     errors = errors or {}
     count = int(values_us.size)
-    return {
+    return {  # the shape of the execution part's merge: errors counted, and by kind
         "count": count,
-        "errors": errors,
+        "errors": sum(errors.values()),
+        "errors_by_kind": dict(errors),
         "throughput": round(count / duration_s, 3),
         "error_rate": sum(errors.values()) / count if count else 0.0,
         "latency_ms": summary(histogram, values_us),

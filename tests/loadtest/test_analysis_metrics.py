@@ -81,6 +81,54 @@ def test_thresholds_in_text_form_and_an_operation_that_never_ran():
     )
 
 
+# What the profiles part's parse_threshold gives for "error_rate <= 0.1%", "regression <= 10%",
+# "calc: p99 <= 500ms" and "throughput >= 50/s".
+PARSED = [
+    {
+        "metric": "error_rate",
+        "op": "<=",
+        "value": 0.001,
+        "unit": "ratio",
+        "operation": None,
+        "text": "error_rate <= 0.1%",
+    },
+    {
+        "metric": "regression",
+        "op": "<=",
+        "value": 0.1,
+        "unit": "ratio",
+        "operation": None,
+        "text": "regression <= 10%",
+    },
+    {
+        "metric": "p99",
+        "op": "<=",
+        "value": 500.0,
+        "unit": "ms",
+        "operation": "search",
+        "text": "search: p99 <= 500ms",
+    },
+    {
+        "metric": "throughput",
+        "op": ">=",
+        "value": 50.0,
+        "unit": "rps",
+        "operation": None,
+        "text": "throughput >= 50/s",
+    },
+]
+
+
+def test_thresholds_as_the_profiles_part_parses_them():
+    rows = check_thresholds(_report(), PARSED)
+    assert [(r["threshold"], r["value"], r["limit"], r["passed"]) for r in rows] == [
+        ("error_rate <= 0.1%", 0.002, 0.001, False),
+        ("search: p99 <= 500ms", 300.0, 500.0, True),
+        ("throughput >= 50/s", 100.0, 50.0, True),
+    ]
+    assert regression_limits(PARSED) == {None: {"pct": 10.0}}
+
+
 def test_bad_thresholds_are_refused():
     for bad in ("p42 <= 1 ms", "p95 about 3", {"metric": "p95", "op": "<=", "value": "x"}):
         with pytest.raises(ThresholdError):
@@ -101,7 +149,8 @@ def _orgs(throughputs, weights=None, p99=None, errors=None):
         errs = (errors or {}).get(slug, {})
         orgs[slug] = {
             "count": count,
-            "errors": errs,
+            "errors": sum(errs.values()),
+            "errors_by_kind": errs,
             "throughput": thr,
             "error_rate": sum(errs.values()) / count if count else 0.0,
             "latency_ms": {"p50": 10.0, "p99": (p99 or {}).get(slug, 50.0)},
@@ -223,6 +272,33 @@ def test_knee_broken_by_errors_with_exact_window_histograms():
         result["knee_rate"] == 20 and result["broke_at_rate"] == 30 and result["broken_by"] == ["error_rate"]
     )
     assert result["points"][0]["p99"] == pytest.approx(80.0, rel=0.01)
+
+
+def test_knee_with_the_profiles_part_slo_on_p95():
+    report = _stress_timeline([10, 20, 30, 40, 50], slow_from=30)  # p95 = 0.8 · p99: 64 → 320 ms
+    slo = [
+        {
+            "metric": "error_rate",
+            "op": "<=",
+            "value": 0.01,
+            "unit": "ratio",
+            "operation": None,
+            "text": "error_rate <= 1%",
+        },
+        {
+            "metric": "p95",
+            "op": "<=",
+            "value": 300.0,
+            "unit": "ms",
+            "operation": None,
+            "text": "p95 <= 300ms",
+        },
+    ]
+    result = knee(report, slo, arrival=STEPS)
+    assert result["knee_rate"] == 20 and result["broke_at_rate"] == 30 and result["broken_by"] == ["p95"]
+    assert result["slo"] == {"error_rate": 0.01, "latency_ms": {"p95": 300.0}}
+    with pytest.raises(ThresholdError):
+        knee(report, ["throughput >= 5/s"])
 
 
 def test_knee_of_a_ramp_and_of_a_run_that_never_broke():

@@ -39,10 +39,12 @@ def jain_index(values: list[float]) -> float | None:
 
 
 def _errors(section: dict[str, Any]) -> tuple[int, dict[str, int]]:
+    """(errors, by kind) of a report section: the merge gives ``errors`` as a count and
+    ``errors_by_kind``; a shard's counts give ``errors`` by kind."""
     errors = section.get("errors") or {}
     if isinstance(errors, dict):
         return sum(errors.values()), errors
-    return int(errors), {}
+    return int(errors), dict(section.get("errors_by_kind") or {})
 
 
 def _noisy(weights: dict[str, float]) -> list[str]:

@@ -3,10 +3,10 @@
 The per-second timeline of the run is cut into windows (one per step of a ``step`` arrival, else
 ``window_s`` seconds each). For each window: the offered rate (from the profile's arrival model at
 those seconds; the achieved rate when the model is closed or unknown), the achieved rate, the error
-rate (errors ÷ requests) and the p99 (exact when the seconds carry HDR histograms, else the
-request-weighted mean of the seconds' p99). Walking the windows in time order, the first window
-that breaks the SLO gives the rate where it broke; the knee is the highest offered rate of the
-windows before it that met it.
+rate (errors ÷ requests) and the p50, p95 and p99 (exact when the seconds carry HDR histograms,
+else the request-weighted mean of the seconds' values). Walking the windows in time order, the
+first window that breaks the SLO gives the rate where it broke; the knee is the highest offered
+rate of the windows before it that met it.
 """
 
 from __future__ import annotations
@@ -14,31 +14,42 @@ from __future__ import annotations
 from typing import Any
 
 from omni.loadtest import hdr
-from omni.loadtest.analysis.thresholds import normalise
+from omni.loadtest.analysis.thresholds import ThresholdError, normalise
+
+TIMELINE_PERCENTILES = ("p50", "p95", "p99")  # what each second of a merged report carries
+_LATENCY_FACTORS = {"ms": 1.0, "": 1.0, "s": 1000.0, "us": 0.001, "µs": 0.001}
 
 
-def read_slo(slo: dict[str, Any] | list[Any] | None) -> dict[str, float]:
-    """``{"error_rate": fraction, "p99_ms": ms}`` from a dict (``error_rate`` as a fraction,
-    ``error_rate_pct``, ``p99_ms`` or ``p99``) or a list of thresholds (``p99 <= 500 ms``,
-    ``error_rate <= 1 %``)."""
-    out: dict[str, float] = {}
+def read_slo(slo: dict[str, Any] | list[Any] | None) -> dict[str, Any]:
+    """``{"error_rate": fraction, "latency_ms": {"p99": ms, …}}`` from the profile's ``slo`` (a list
+    of thresholds as the profiles part parses them, or their text: ``p99 <= 500ms``,
+    ``error_rate <= 1%``) or a dict (``error_rate`` as a fraction, ``error_rate_pct``, ``p99_ms``,
+    ``p95_ms``, ``p50_ms``). Latency bounds are on the timeline's p50, p95 or p99."""
+    out: dict[str, Any] = {"latency_ms": {}}
     if isinstance(slo, list):
         for item in slo:
             threshold = normalise(item)
-            if threshold["metric"] == "p99":
-                factor = {"s": 1000.0, "us": 0.001, "µs": 0.001}.get(threshold["unit"], 1.0)
-                out["p99_ms"] = threshold["value"] * factor
-            elif threshold["metric"] == "error_rate":
-                out["error_rate"] = threshold["value"] / (100.0 if threshold["unit"] == "%" else 1.0)
+            metric, unit = threshold["metric"], threshold["unit"]
+            if metric in TIMELINE_PERCENTILES:
+                if unit not in _LATENCY_FACTORS:
+                    raise ThresholdError(f"unit {unit!r} does not fit {metric}")
+                out["latency_ms"][metric] = threshold["value"] * _LATENCY_FACTORS[unit]
+            elif metric == "error_rate":
+                out["error_rate"] = threshold["value"] / (100.0 if unit == "%" else 1.0)
+            else:
+                raise ThresholdError(
+                    f"an SLO of a stress run is about error_rate, p50, p95 or p99, not {metric}"
+                )
         return out
     slo = slo or {}
     if slo.get("error_rate") is not None:
         out["error_rate"] = float(slo["error_rate"])
     if slo.get("error_rate_pct") is not None:
         out["error_rate"] = float(slo["error_rate_pct"]) / 100.0
-    for key in ("p99_ms", "p99"):
-        if slo.get(key) is not None:
-            out["p99_ms"] = float(slo[key])
+    for metric in TIMELINE_PERCENTILES:
+        for key in (f"{metric}_ms", metric):
+            if slo.get(key) is not None:
+                out["latency_ms"][metric] = float(slo[key])
     return out
 
 
@@ -88,12 +99,15 @@ def _point(
     offered_values = [offered_rate(arrival, s["t"] + 0.5, duration_s) for s in seconds]
     achieved = count / span if span else 0.0
     offered = sum(offered_values) / span if span and all(v is not None for v in offered_values) else achieved
-    if all(s.get("hist") for s in seconds):
-        p99 = hdr.merge(s["hist"] for s in seconds).get_value_at_percentile(99.0) / 1000.0 if count else None
-    else:
-        weighted = [(int(s.get("count") or 0), s.get("p99")) for s in seconds if s.get("p99") is not None]
+    latency: dict[str, float | None] = {}
+    merged = hdr.merge(s["hist"] for s in seconds) if count and all(s.get("hist") for s in seconds) else None
+    for metric in TIMELINE_PERCENTILES:
+        if merged is not None:
+            latency[metric] = merged.get_value_at_percentile(float(metric[1:])) / 1000.0
+            continue
+        weighted = [(int(s.get("count") or 0), s.get(metric)) for s in seconds if s.get(metric) is not None]
         weight = sum(c for c, _ in weighted)
-        p99 = sum(c * v for c, v in weighted) / weight if weight else None
+        latency[metric] = sum(c * v for c, v in weighted) / weight if weight else None
     return {
         "t_from": seconds[0]["t"],
         "t_to": seconds[-1]["t"] + 1,
@@ -102,7 +116,7 @@ def _point(
         "requests": count,
         "errors": errors,
         "error_rate": round(errors / count, 6) if count else None,
-        "p99": None if p99 is None else round(p99, 3),
+        **{metric: None if value is None else round(value, 3) for metric, value in latency.items()},
     }
 
 
@@ -129,8 +143,9 @@ def knee(
             broken_by.append("no_requests")
         if "error_rate" in bounds and (point["error_rate"] or 0.0) > bounds["error_rate"]:
             broken_by.append("error_rate")
-        if "p99_ms" in bounds and point["p99"] is not None and point["p99"] > bounds["p99_ms"]:
-            broken_by.append("p99")
+        for metric, limit in bounds["latency_ms"].items():
+            if point[metric] is not None and point[metric] > limit:
+                broken_by.append(metric)
         point["met"] = not broken_by
         point["broken_by"] = broken_by
         if broke is None:

@@ -2,8 +2,9 @@
 against a report.
 
 A threshold is a dict as the profiles part parses it: ``{"metric", "op", "value", "unit",
-"operation"}`` (``operation``: a label of the mix, or absent for the whole run). The text form
-``"p95 <= 250 ms"`` (optionally ``"search: p95 <= 250 ms"``) is accepted too. ``regression``
+"operation", "text"}`` (``operation``: a label of the mix, or absent for the whole run; rates and
+regression bounds as fractions with unit "ratio", latencies in "ms", throughput in "rps"). The text
+form ``"p95 <= 250 ms"`` (optionally ``"search: p95 <= 250 ms"``) is accepted too. ``regression``
 thresholds are not checked here: ``compare`` applies them against the baseline.
 """
 
@@ -72,10 +73,13 @@ def normalise(threshold: dict[str, Any] | str) -> dict[str, Any]:
         "value": value,
         "unit": unit,
         "operation": threshold.get("operation") or None,
+        "text": str(threshold.get("text") or ""),
     }
 
 
 def describe(threshold: dict[str, Any]) -> str:
+    if threshold.get("text"):
+        return threshold["text"]
     where = f"{threshold['operation']}: " if threshold.get("operation") else ""
     unit = threshold.get("unit") or ""
     sep = "" if unit in ("%", "") or unit.startswith("/") else " "
@@ -106,7 +110,7 @@ def measured(report: dict[str, Any], metric: str, operation: str | None) -> floa
         if value is None and section.get("count", section.get("requests")):
             count = section.get("count", section.get("requests")) or 0
             errors = section.get("errors")
-            errors = sum(errors.values()) if isinstance(errors, dict) else errors or 0
+            errors = sum(errors.values()) if isinstance(errors, dict) else int(errors or 0)
             value = errors / count if count else None
     else:
         value = section.get("throughput")
@@ -157,6 +161,8 @@ def regression_limits(
         entry = limits.setdefault(threshold["operation"], {})
         if threshold["unit"] == "%":
             entry["pct"] = threshold["value"]
+        elif threshold["unit"] in ("ratio", "fraction"):
+            entry["pct"] = threshold["value"] * 100.0
         elif threshold["unit"] in LATENCY_UNITS:
             entry["ms"] = threshold["value"] * LATENCY_UNITS[threshold["unit"]]
         else:
