@@ -34,7 +34,17 @@ SPEC = {
     "name": "smoke",
     "mode": "2026-07-28",
     "arrival": {"model": "closed", "users": 2, "think_ms": 0},
-    "thresholds": [{"metric": "error_rate", "op": "<=", "value": 1, "unit": "%"}],
+    # as the profiles part normalises "error_rate <= 1%"
+    "thresholds": [
+        {
+            "metric": "error_rate",
+            "op": "<=",
+            "value": 0.01,
+            "unit": "ratio",
+            "operation": None,
+            "text": "error_rate <= 1%",
+        }
+    ],
     "targets": [
         {"org": "acme", "headers": {"Authorization": "Bearer omni_secret_key"}, "api_key": "omni_sk"}
     ],
@@ -156,7 +166,7 @@ def test_the_report_gets_fairness_overhead_and_knee(world):
     report["direct"] = _report(7)
     spec = {
         **SPEC,
-        "orgs": [
+        "organizations": [
             {"org": "acme", "weight": 1},
             {"org": "globex", "weight": 1},
             {"org": "initech", "weight": 1},
