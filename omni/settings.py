@@ -790,3 +790,15 @@ LOADTEST_MAX_SHARDS = env_int("LOADTEST_MAX_SHARDS", 8)
 LOADTEST_MAX_CONCURRENT_RUNS = env_int("LOADTEST_MAX_CONCURRENT_RUNS", 1)
 LOADTEST_QUEUE = env_str("LOADTEST_QUEUE", "celery")
 LOADTEST_SAMPLES = env_int("LOADTEST_SAMPLES", 2000)
+# (execution) A shard whose worker gave no result this long after its warm-up and duration is
+# failed by the sweep; the generator that shards run (an import path: tests use a stub).
+LOADTEST_SHARD_GRACE_S = env_float("LOADTEST_SHARD_GRACE_S", 60.0, minimum=1.0)
+LOADTEST_GENERATOR = env_str("LOADTEST_GENERATOR", "omni.loadtest.generator.run_shard")
+CELERY_BEAT_SCHEDULE["run-scheduled-load-profiles"] = {
+    "task": "omni.loadtest.tasks.run_scheduled_profiles",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["sweep-load-shards"] = {
+    "task": "omni.loadtest.tasks.sweep_load_shards",
+    "schedule": 60.0,
+}
