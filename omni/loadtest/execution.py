@@ -105,7 +105,9 @@ def start_run(run: LoadRun) -> None:
 def dispatch_phase(run: LoadRun, phase: str) -> None:
     """Run every queued shard of ``phase`` at once (Celery tasks, or one thread here)."""
     shard_ids = list(
-        run.shards.filter(phase=phase, status=LoadShard.Status.QUEUED).order_by("index").values_list("pk", flat=True)
+        run.shards.filter(phase=phase, status=LoadShard.Status.QUEUED)
+        .order_by("index")
+        .values_list("pk", flat=True)
     )
     if not shard_ids:
         return
@@ -118,7 +120,9 @@ def dispatch_phase(run: LoadRun, phase: str) -> None:
     from omni.loadtest.tasks import run_shard
 
     for shard_id in shard_ids:
-        run_shard.apply_async(args=[shard_id], queue=settings.LOADTEST_QUEUE, task_id=shard_task_id(run, shard_id))
+        run_shard.apply_async(
+            args=[shard_id], queue=settings.LOADTEST_QUEUE, task_id=shard_task_id(run, shard_id)
+        )
 
 
 def _thread_main(shard_ids: list[int]) -> None:
@@ -194,7 +198,11 @@ def _cancel_flags(run_ids: set[int]) -> dict[int, bool]:
 
 
 def _shard_deadline(spec: dict[str, Any]) -> float:
-    return float(spec.get("warmup_s") or 0) + float(spec.get("duration_s") or 0) + settings.LOADTEST_SHARD_GRACE_S
+    return (
+        float(spec.get("warmup_s") or 0)
+        + float(spec.get("duration_s") or 0)
+        + settings.LOADTEST_SHARD_GRACE_S
+    )
 
 
 async def _drive(claimed: list[Claimed]) -> list[Any]:
@@ -309,7 +317,9 @@ def _after_shard(run: LoadRun, phase: str) -> None:
     skipped = run.shards.filter(phase__in=later, status=LoadShard.Status.QUEUED)
     skipped.update(
         status=LoadShard.Status.CANCELLED,
-        error="skipped: the run was cancelled" if run.cancel_requested else "skipped: an earlier phase failed",
+        error="skipped: the run was cancelled"
+        if run.cancel_requested
+        else "skipped: an earlier phase failed",
         finished_at=timezone.now(),
     )
     run.shards_done = run.shards.filter(status__in=SHARD_FINISHED).count()
@@ -337,7 +347,9 @@ def request_cancel(run: LoadRun) -> None:
             locked = LoadRun.objects.select_for_update().get(pk=run.pk)
             if locked.status == LoadRun.Status.QUEUED:
                 locked.shards.filter(status=LoadShard.Status.QUEUED).update(
-                    status=LoadShard.Status.CANCELLED, error="cancelled before it started", finished_at=timezone.now()
+                    status=LoadShard.Status.CANCELLED,
+                    error="cancelled before it started",
+                    finished_at=timezone.now(),
                 )
                 transaction.on_commit(lambda: finish_run(locked))
 

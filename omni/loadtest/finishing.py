@@ -121,12 +121,14 @@ def finish_run(run: LoadRun) -> LoadRun:
         if run.finished:
             return run
         failed = list(
-            run.shards.filter(status=LoadShard.Status.FAILED).order_by("phase", "index").values_list(
-                "phase", "index", "error"
-            )
+            run.shards.filter(status=LoadShard.Status.FAILED)
+            .order_by("phase", "index")
+            .values_list("phase", "index", "error")
         )
         run.shards.filter(status__in=[LoadShard.Status.QUEUED, LoadShard.Status.RUNNING]).update(
-            status=LoadShard.Status.CANCELLED, error="the run ended before this shard", finished_at=timezone.now()
+            status=LoadShard.Status.CANCELLED,
+            error="the run ended before this shard",
+            finished_at=timezone.now(),
         )
         report = build_report(run)
         verdict = LoadRun.Verdict.NONE
@@ -143,11 +145,8 @@ def finish_run(run: LoadRun) -> LoadRun:
         run.finished_at = timezone.now()
         run.shards_done = run.shards.count()
         run.shards_total = max(run.shards_total, run.shards_done)
-        run.save(
-            update_fields=[
-                "status", "report", "comparison", "verdict", "error", "finished_at", "shards_done", "shards_total"
-            ]
-        )  # fmt: skip
+        fields = ["status", "report", "comparison", "verdict", "error", "finished_at"]
+        run.save(update_fields=[*fields, "shards_done", "shards_total"])
         status, finished = live.status_message(run), live.finished_message(run)
         transaction.on_commit(lambda: _after_finish(run, status, finished))
     return run

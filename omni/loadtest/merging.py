@@ -118,7 +118,9 @@ def merge(results: list[ShardResult], *, sample_limit: int | None = None) -> Rep
                 "phase": result.get("phase", "main"),
                 "index": result.get("index"),
                 "worker": result.get("worker", ""),
-                "requests": sum(int(op.get("count") or 0) for op in (result.get("operations") or {}).values()),
+                "requests": sum(
+                    int(op.get("count") or 0) for op in (result.get("operations") or {}).values()
+                ),
                 "duration_s": result.get("duration_s", 0.0),
                 "cancelled": bool(result.get("cancelled")),
                 "cpu_s": generator.get("cpu_s"),

@@ -50,18 +50,22 @@ def run_scheduled_profiles(now: datetime | None = None) -> list[str]:
 
     now = now or timezone.now()
     started: list[str] = []
-    profiles = LoadProfile.objects.filter(schedule_enabled=True).exclude(schedule="").select_related("organization")
+    profiles = (
+        LoadProfile.objects.filter(schedule_enabled=True).exclude(schedule="").select_related("organization")
+    )
     for profile in profiles:
         try:
             due = is_due(profile, now)
         except ValueError as exc:
-            log.warning("loadtest: profile %s of %s has a bad schedule: %s", profile.name, profile.organization, exc)
+            log.warning(
+                "loadtest: profile %s of %s has a bad schedule: %s", profile.name, profile.organization, exc
+            )
             continue
         if not due:
             continue
-        claimed = LoadProfile.objects.filter(pk=profile.pk, last_scheduled_at=profile.last_scheduled_at).update(
-            last_scheduled_at=now
-        )
+        claimed = LoadProfile.objects.filter(
+            pk=profile.pk, last_scheduled_at=profile.last_scheduled_at
+        ).update(last_scheduled_at=now)
         if not claimed:
             continue  # another scheduler took this slot
         try:
@@ -72,10 +76,14 @@ def run_scheduled_profiles(now: datetime | None = None) -> list[str]:
         try:
             run = create_run(profile.organization, profile.name, trigger="schedule")
         except RunRefused as exc:
-            log.warning("loadtest: scheduled run of %s/%s refused: %s", profile.organization, profile.name, exc)
+            log.warning(
+                "loadtest: scheduled run of %s/%s refused: %s", profile.organization, profile.name, exc
+            )
             continue
         except Exception:
-            log.exception("loadtest: scheduled run of %s/%s could not be created", profile.organization, profile.name)
+            log.exception(
+                "loadtest: scheduled run of %s/%s could not be created", profile.organization, profile.name
+            )
             continue
         start_run(run)
         started.append(str(run.uuid))

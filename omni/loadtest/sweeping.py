@@ -50,7 +50,9 @@ def sweep(now: Any = None) -> dict[str, int]:
         queued = run.shards.filter(status=LoadShard.Status.QUEUED).values_list("pk", flat=True)
         if run.cancel_requested:
             for pk in list(queued):
-                counts["cancelled"] += complete_shard(pk, LoadShard.Status.CANCELLED, error="cancelled before it started")
+                counts["cancelled"] += complete_shard(
+                    pk, LoadShard.Status.CANCELLED, error="cancelled before it started"
+                )
         elif run.started_at and run.started_at + timedelta(seconds=_planned_s(run)) + 2 * grace < now:
             error = f"never started: no worker took it from the queue {settings.LOADTEST_QUEUE!r}"
             for pk in list(queued):
