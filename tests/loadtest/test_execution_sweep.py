@@ -95,7 +95,10 @@ def test_load_runs_retention_keeps_baselines_and_unfinished_runs():
     recent = make_run({"main": 1})
     LoadRun.objects.filter(pk=recent.pk).update(status="completed")
     LoadBaseline.objects.create(
-        organization=runs["baseline"].organization, name="nightly", profile_name="stubbed", run=runs["baseline"]
+        organization=runs["baseline"].organization,
+        name="nightly",
+        profile_name="stubbed",
+        run=runs["baseline"],
     )
     retention = get("load_runs")
     assert retention.platform_days == 90
