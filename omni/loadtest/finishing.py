@@ -4,16 +4,18 @@
 
 1. merges the results of the ``main`` phase into ``LoadRun.report`` and those of every later phase
    into ``report[phase]`` (``report["direct"]``: the same load sent to the server alone);
-2. when the run completed, asks the analysis part (``omni.loadtest.analysis``): thresholds of the
-   profile (``check_thresholds``), the comparison with a baseline (``compare``; the baseline named
-   by ``run.comparison["baseline"]``, which the command's ``--compare`` sets, or by the profile's
-   ``baseline`` key), ``fairness`` when several organizations took part, ``overhead`` when the
-   direct phase ran, ``knee`` when the profile has an ``slo``;
+2. when the run completed, hands it to the analysis part (``omni.loadtest.analysis.analyse_run``):
+   the profile's thresholds, the comparison with the baseline (the one named by
+   ``run.comparison["baseline"]``, which the command's ``--compare`` sets, or by the profile's
+   ``baseline`` key; else the default ``profile:target`` when it exists), fairness when several
+   organizations took part, the overhead when the direct phase ran, the knee when the profile has
+   an ``slo``, and the verdict (``regressed``, ``thresholds`` or ``passed``);
 3. sets the status (``cancelled`` when a cancel was requested, ``failed`` when a shard failed, else
-   ``completed``) and the verdict (``thresholds`` when one failed, ``regressed`` when the comparison
-   says so, else ``passed``), releases the run's credentials and publishes ``loadrun.finished``.
+   ``completed``; only a completed run gets a verdict), then after the commit releases the run's
+   credentials, opens or resolves the regression incident (``analysis.notify_verdict``) and
+   publishes ``loadrun.status`` and ``loadrun.finished``.
 
-An analysis step that raises is recorded in ``report["analysis_errors"]``; it never loses the run.
+An analysis that raises is recorded in ``report["analysis_errors"]``; it never loses the run.
 """
 
 from __future__ import annotations
@@ -39,65 +41,27 @@ def _analysis() -> Any:
     return analysis
 
 
-def _failed(item: dict[str, Any]) -> bool:
-    return item.get("passed") is False or item.get("ok") is False or item.get("status") in {"failed", "fail"}
+def baseline_name(run: LoadRun) -> str | None:
+    """The baseline the run is compared with when one is named (``--compare``, the profile's
+    ``baseline`` key); None: the analysis part's default (``profile:target``) when it exists."""
+    requested = (run.comparison or {}).get("baseline")
+    name = requested if isinstance(requested, str) else (run.spec or {}).get("baseline")
+    return str(name) if name else None
 
 
-def baseline_name(run: LoadRun) -> str:
-    return str((run.comparison or {}).get("baseline") or (run.spec or {}).get("baseline") or "")
-
-
-def analyse(run: LoadRun, report: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """The analysis keys of ``report`` (added in place), the comparison and the verdict."""
+def analyse(run: LoadRun) -> None:
+    """Thresholds, comparison with the baseline, fairness, overhead, knee and the verdict, by
+    ``omni.loadtest.analysis.analyse_run`` (on ``run`` in memory; the caller saves it)."""
     analysis = _analysis()
-    spec = run.spec or {}
-    errors: list[str] = []
-    comparison: dict[str, Any] = dict(run.comparison or {})
     if analysis is None:
-        report["analysis_errors"] = ["omni.loadtest.analysis is not available"]
-        return comparison, LoadRun.Verdict.PASSED
-
-    def step(name: str, call: Any) -> Any:
-        try:
-            return call()
-        except Exception as exc:  # noqa: BLE001 (recorded on the report)
-            log.warning("loadtest: analysis %s of run %s failed", name, run.uuid, exc_info=True)
-            errors.append(f"{name}: {type(exc).__name__}: {exc}")
-            return None
-
-    thresholds = spec.get("thresholds")
-    if thresholds:
-        checked = step("thresholds", lambda: analysis.check_thresholds(report, thresholds))
-        if checked is not None:
-            report["thresholds"] = checked
-    if len(report.get("orgs") or {}) > 1:
-        fairness = step("fairness", lambda: analysis.fairness(report))
-        if fairness is not None:
-            report["fairness"] = fairness
-    if report.get("direct"):
-        overhead = step("overhead", lambda: analysis.overhead(report, report["direct"]))
-        if overhead is not None:
-            report["overhead"] = overhead
-    if spec.get("slo"):
-        knee = step("knee", lambda: analysis.knee(report, spec["slo"]))
-        if knee is not None:
-            report["knee"] = knee
-    name = baseline_name(run)
-    if name:
-        baseline = step("baseline", lambda: analysis.baseline_for(run.organization, name))
-        if baseline is None and not errors:
-            comparison = {"baseline": name, "error": f"no baseline named {name!r}"}
-        elif baseline is not None:
-            result = step("compare", lambda: analysis.compare(report, baseline.run.report, thresholds))
-            if result is not None:
-                comparison = {**result, "baseline": name, "baseline_run": str(baseline.run.uuid)}
-    if errors:
-        report["analysis_errors"] = errors
-    if any(_failed(item) for item in report.get("thresholds") or [] if isinstance(item, dict)):
-        return comparison, LoadRun.Verdict.FAILED_THRESHOLDS
-    if comparison.get("verdict") == "regressed":
-        return comparison, LoadRun.Verdict.REGRESSED
-    return comparison, LoadRun.Verdict.PASSED
+        run.report = {**run.report, "analysis_errors": ["omni.loadtest.analysis is not available"]}
+        return
+    try:
+        analysis.analyse_run(run, baseline_name=baseline_name(run), save=False, alert=False)
+    except Exception as exc:  # noqa: BLE001 (recorded on the report; the run keeps its results)
+        log.exception("loadtest: the analysis of run %s failed", run.uuid)
+        run.report = {**run.report, "analysis_errors": [f"{type(exc).__name__}: {exc}"]}
+        run.verdict = LoadRun.Verdict.NONE
 
 
 def build_report(run: LoadRun) -> dict[str, Any]:
@@ -130,8 +94,8 @@ def finish_run(run: LoadRun) -> LoadRun:
             error="the run ended before this shard",
             finished_at=timezone.now(),
         )
-        report = build_report(run)
-        verdict = LoadRun.Verdict.NONE
+        run.report = build_report(run)
+        run.verdict = LoadRun.Verdict.NONE
         if run.cancel_requested:
             run.status = LoadRun.Status.CANCELLED
         elif failed:
@@ -139,9 +103,7 @@ def finish_run(run: LoadRun) -> LoadRun:
             run.error = "; ".join(f"shard {phase}/{index}: {error}" for phase, index, error in failed)[:4000]
         else:
             run.status = LoadRun.Status.COMPLETED
-            run.comparison, verdict = analyse(run, report)
-        run.report = report
-        run.verdict = verdict
+            analyse(run)
         run.finished_at = timezone.now()
         run.shards_done = run.shards.count()
         run.shards_total = max(run.shards_total, run.shards_done)
@@ -162,5 +124,11 @@ def _after_finish(run: LoadRun, status: dict[str, Any], finished: dict[str, Any]
             release_credentials(run)
         except Exception:
             log.exception("loadtest: releasing the credentials of run %s failed", run.uuid)
+    analysis = _analysis()
+    if analysis is not None and run.status == LoadRun.Status.COMPLETED:
+        try:
+            analysis.notify_verdict(run)  # a regression opens an incident, a pass resolves it
+        except Exception:
+            log.exception("loadtest: the incident of run %s could not be opened or resolved", run.uuid)
     live.publish(run.uuid, status)
     live.publish(run.uuid, finished)

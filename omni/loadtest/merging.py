@@ -124,7 +124,7 @@ def merge(results: list[ShardResult], *, sample_limit: int | None = None) -> Rep
                 "duration_s": result.get("duration_s", 0.0),
                 "cancelled": bool(result.get("cancelled")),
                 "cpu_s": generator.get("cpu_s"),
-                "lag_ms": generator.get("lag_ms", generator.get("lag_ms_max")),
+                "lag_ms": generator.get("lag_ms_p99", generator.get("lag_ms")),
                 "generator": generator,
             }
         )

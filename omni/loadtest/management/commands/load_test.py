@@ -126,7 +126,7 @@ class Command(BaseCommand):
             "profile", help="a shipped profile's name, an organization profile's name, or a YAML file"
         )
         parser.add_argument("--org", required=True, metavar="SLUG", help="the organization")
-        parser.add_argument("--target", default="gateway", help='"gateway" (default) or "server:<name>"')
+        parser.add_argument("--target", help='"gateway" or "server:<name>" (default: the profile\'s)')
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
         parser.add_argument(
             "--save-baseline", metavar="NAME", help="save the run as this baseline when it passed"
@@ -135,7 +135,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--fail-on-regression", action="store_true", help="exit 1 when the comparison finds a regression"
         )
-        parser.add_argument("--url", metavar="BASE", help="the platform's base URL (default OMNI_PUBLIC_URL)")
+        parser.add_argument(
+            "--url", metavar="BASE", help="the gateway's base URL (default LOADTEST_GATEWAY_URL)"
+        )
         parser.add_argument("--shards", type=int, metavar="N", help="split the load into N shards")
         parser.add_argument(
             "--raise-limits",
@@ -150,8 +152,6 @@ class Command(BaseCommand):
         organization = Organization.objects.filter(slug=options["org"]).first()
         if organization is None:
             raise CommandError(f"no organization {options['org']!r}", returncode=EXIT_INVALID)
-        if options["url"]:
-            settings.OMNI_PUBLIC_URL = options["url"].rstrip("/")
         run = self._create(organization, options)
         if options["compare"]:
             run.comparison = {"baseline": options["compare"]}
@@ -192,7 +192,11 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"no baseline {options['compare']!r} in {organization.slug}", returncode=EXIT_INVALID
                 )
-        kwargs: dict[str, Any] = {"target": options["target"], "trigger": "command"}
+        kwargs: dict[str, Any] = {
+            "target": options["target"],
+            "trigger": "command",
+            "base_url": options["url"],
+        }
         if options["raise_limits"]:
             kwargs["raise_limits"] = True
         if options["shards"]:
@@ -210,16 +214,24 @@ class Command(BaseCommand):
     def _finish(self, run: LoadRun, options: dict[str, Any]) -> None:
         if run.status != LoadRun.Status.COMPLETED:
             raise CommandError(f"the run {run.status}: {run.error or 'no report'}", returncode=EXIT_FAILED)
-        if options["save_baseline"] and run.verdict == LoadRun.Verdict.PASSED:
-            from omni.loadtest.analysis import save_baseline
+        report = run.report or {}
+        if report.get("analysis_errors"):
+            raise CommandError("the analysis failed: no verdict", returncode=EXIT_FAILED)
+        thresholds_failed = run.verdict == LoadRun.Verdict.FAILED_THRESHOLDS or any(
+            isinstance(row, dict) and row.get("passed") is False for row in report.get("thresholds") or []
+        )
+        regressed = run.verdict == LoadRun.Verdict.REGRESSED
+        if options["save_baseline"]:
+            if thresholds_failed or regressed:
+                self.stderr.write(f"not saved as baseline {options['save_baseline']!r}: the run did not pass")
+            else:
+                from omni.loadtest.analysis import save_baseline
 
-            save_baseline(run, options["save_baseline"])
-            self.stderr.write(f"saved as baseline {options['save_baseline']!r}")
-        if run.verdict == LoadRun.Verdict.FAILED_THRESHOLDS:
+                save_baseline(run, options["save_baseline"])
+                self.stderr.write(f"saved as baseline {options['save_baseline']!r}")
+        if thresholds_failed:
             raise CommandError("thresholds failed", returncode=EXIT_FAILED)
-        if run.verdict == LoadRun.Verdict.REGRESSED:
+        if regressed:
             if options["fail_on_regression"]:
                 raise CommandError("regression against the baseline", returncode=EXIT_FAILED)
             self.stderr.write("regression against the baseline (exit 0 without --fail-on-regression)")
-        elif options["save_baseline"] and run.verdict != LoadRun.Verdict.PASSED:
-            raise CommandError("not saved as a baseline: the run did not pass", returncode=EXIT_FAILED)
