@@ -57,7 +57,8 @@ def analyse(run: LoadRun) -> None:
         run.report = {**run.report, "analysis_errors": ["omni.loadtest.analysis is not available"]}
         return
     try:
-        analysis.analyse_run(run, baseline_name=baseline_name(run), save=False, alert=False)
+        with transaction.atomic():  # a savepoint: a database error in it does not break the finish
+            analysis.analyse_run(run, baseline_name=baseline_name(run), save=False, alert=False)
     except Exception as exc:  # noqa: BLE001 (recorded on the report; the run keeps its results)
         log.exception("loadtest: the analysis of run %s failed", run.uuid)
         run.report = {**run.report, "analysis_errors": [f"{type(exc).__name__}: {exc}"]}
