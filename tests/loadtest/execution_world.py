@@ -92,3 +92,25 @@ class Listener:
                 break
         await self.layer.group_discard(self.group, self.channel)
         return messages
+
+
+def run_and_listen(run: LoadRun, timeout: float = 60) -> tuple[LoadRun, list[dict]]:
+    """Start ``run``, wait for it and return it with the messages its group received meanwhile."""
+    from django.db import connections
+
+    from omni.loadtest.execution import start_run, wait_for_run
+
+    def start_and_wait() -> LoadRun:
+        try:
+            start_run(run)
+            return wait_for_run(run, timeout)
+        finally:
+            connections.close_all()
+
+    async def main() -> tuple[LoadRun, list[dict]]:
+        listener = Listener(run)
+        await listener.join()
+        finished = await asyncio.to_thread(start_and_wait)
+        return finished, await listener.drain()
+
+    return asyncio.run(main())

@@ -5,18 +5,16 @@ tests/loadtest/stub_generator.py (the real one is exercised by test_execution_li
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import threading
 import time
 
 import pytest
-from django.db import connections
 
 from omni.loadtest.execution import merge, request_cancel, start_run, wait_for_run
 from omni.loadtest.models import LoadRun, LoadShard
-from tests.loadtest.execution_world import STUB, Listener, make_run
+from tests.loadtest.execution_world import STUB, make_run, run_and_listen
 
 
 @pytest.fixture
@@ -27,24 +25,6 @@ def embedded(settings):
     for thread in threading.enumerate():  # the shard threads end (and close their connections)
         if thread.name.startswith("loadtest-"):
             thread.join(timeout=30)
-
-
-def _run_and_listen(run: LoadRun, timeout: float = 60) -> tuple[LoadRun, list[dict]]:
-    async def main():
-        listener = Listener(run)
-        await listener.join()
-        finished = await asyncio.to_thread(_start_and_wait, run, timeout)
-        return finished, await listener.drain()
-
-    return asyncio.run(main())
-
-
-def _start_and_wait(run: LoadRun, timeout: float) -> LoadRun:
-    try:
-        start_run(run)
-        return wait_for_run(run, timeout)
-    finally:
-        connections.close_all()
 
 
 def _wait_running(run: LoadRun, count: int) -> None:
@@ -58,7 +38,7 @@ def _wait_running(run: LoadRun, count: int) -> None:
 def test_phases_run_one_after_the_other_in_one_thread(committed, embedded):
     run = make_run({"main": 2, "direct": 1})
     threads_before = {t.ident for t in threading.enumerate()}
-    run, messages = _run_and_listen(run)
+    run, messages = run_and_listen(run)
 
     assert run.status == LoadRun.Status.COMPLETED, run.error
     assert run.verdict == LoadRun.Verdict.PASSED

@@ -14,7 +14,7 @@ import pytest
 from omni.loadtest import hdr
 from omni.loadtest.execution import request_cancel, start_run, wait_for_run
 from omni.loadtest.models import LoadRun, LoadShard
-from tests.loadtest.execution_world import STUB, make_run
+from tests.loadtest.execution_world import STUB, make_run, run_and_listen
 from tests.loadtest.workers import Workers
 
 pytestmark = pytest.mark.live
@@ -48,8 +48,7 @@ def _union_hist(values):
 
 def test_two_workers_run_the_shards_of_each_phase(committed, on_workers):
     run = make_run({"main": 2, "direct": 2}, duration_s=3)
-    start_run(run)
-    run = wait_for_run(run, 90)
+    run, messages = run_and_listen(run, 90)
     assert run.status == LoadRun.Status.COMPLETED, f"{run.error}\n{on_workers.output()}"
     shards = list(run.shards.order_by("phase", "index"))
     assert all(s.status == LoadShard.Status.COMPLETED for s in shards)
@@ -72,6 +71,10 @@ def test_two_workers_run_the_shards_of_each_phase(committed, on_workers):
         len(s.result["operations"][k]["samples"]) for s in main for k in ("list", "echo")
     )
     assert all(s.spec["credentials_cleared"] for s in shards)
+    # the workers published the live ticks of every shard, and the finish
+    ticks = {(m["phase"], m["shard"]) for m in messages if m["type"] == "loadrun.tick"}
+    assert ticks == {("main", 0), ("main", 1), ("direct", 0), ("direct", 1)}
+    assert messages[-1]["type"] == "loadrun.finished" and messages[-1]["status"] == "completed"
 
 
 def test_cancel_stops_the_workers_shards(committed, on_workers):
