@@ -191,8 +191,13 @@ def _claim(shard_id: int) -> Claimed | str | None:
 
 
 def _cancel_flags(run_ids: set[int]) -> dict[int, bool]:
-    """(In the poller's own thread, whose connection is closed when the shards end.)"""
-    return dict(LoadRun.objects.filter(pk__in=run_ids).values_list("pk", "cancel_requested"))
+    """(In the poller's own thread, whose connection is closed when the shards end, or after an
+    error so that the next poll reconnects.)"""
+    try:
+        return dict(LoadRun.objects.filter(pk__in=run_ids).values_list("pk", "cancel_requested"))
+    except Exception:
+        connections.close_all()
+        raise
 
 
 def _shard_deadline(spec: dict[str, Any]) -> float:
