@@ -115,6 +115,9 @@ def dispatch_phase(run: LoadRun, phase: str) -> None:
         thread = threading.Thread(
             target=_thread_main, args=(shard_ids,), name=f"loadtest-{run.uuid.hex[:8]}-{phase}", daemon=True
         )
+        with _threads_lock:
+            _threads[:] = [t for t in _threads if t.is_alive()]
+            _threads.append(thread)
         thread.start()
         return
     from omni.loadtest.tasks import run_shard
@@ -123,6 +126,27 @@ def dispatch_phase(run: LoadRun, phase: str) -> None:
         run_shard.apply_async(
             args=[shard_id], queue=settings.LOADTEST_QUEUE, task_id=shard_task_id(run, shard_id)
         )
+
+
+_threads: list[threading.Thread] = []
+_threads_lock = threading.Lock()
+
+
+def join_shard_threads(timeout: float) -> bool:
+    """Wait (at most ``timeout`` seconds) for this process's shard threads, including those a
+    thread started for a later phase; True when none is left. A command that exits while a thread
+    still finishes a run (revoking its keys, publishing) would cut it short."""
+    deadline = time.monotonic() + timeout
+    for _ in range(1000):
+        with _threads_lock:
+            alive = [t for t in _threads if t.is_alive()]
+        if not alive:
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        alive[0].join(min(remaining, 1.0))
+    return False
 
 
 def _thread_main(shard_ids: list[int]) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from omni.loadtest.execution import request_cancel, start_run, wait_for_run
+from omni.loadtest.execution import join_shard_threads, request_cancel, start_run, wait_for_run
 from omni.loadtest.models import LoadRun
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -163,6 +163,7 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             request_cancel(run)
             run = wait_for_run(run, 15)
+        join_shard_threads(30)  # embedded: the thread that finished the run has its last steps
         if not run.finished:
             request_cancel(run)
             run = wait_for_run(run, 15)
