@@ -163,15 +163,15 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             request_cancel(run)
             run = wait_for_run(run, 15)
-        join_shard_threads(30)  # embedded: the thread that finished the run has its last steps
         if not run.finished:
             request_cancel(run)
             run = wait_for_run(run, 15)
-            if not run.finished:
-                raise CommandError(
-                    f"run {run.uuid} did not finish within {timeout:.0f} s (cancel requested)",
-                    returncode=EXIT_FAILED,
-                )
+        join_shard_threads(30)  # embedded: the thread that finished the run has its last steps
+        if not run.finished:
+            raise CommandError(
+                f"run {run.uuid} did not finish within {timeout:.0f} s (cancel requested)",
+                returncode=EXIT_FAILED,
+            )
         self.stdout.write(json.dumps(run_summary(run), indent=2) if options["json"] else text_report(run))
         self._finish(run, options)
 
