@@ -123,3 +123,22 @@ def test_cron_schedules():
     profile.last_scheduled_at = None  # never ran: counted from its creation
     assert not is_due(profile, datetime(2026, 5, 2, 2, 59, tzinfo=UTC))
     assert is_due(profile, datetime(2026, 5, 2, 3, 1, tzinfo=UTC))
+
+
+def test_a_duplicate_delivery_of_a_shard_does_nothing(settings, django_capture_on_commit_callbacks):
+    from omni.loadtest.execution import execute_shards
+
+    settings.LOADTEST_GENERATOR = "tests.loadtest.no_such_module.run_shard"  # would fail if called
+    run = make_run({"main": 2})
+    _running(run, 1)
+    done, cancelled = run.shards.order_by("index")
+    LoadShard.objects.filter(pk=done.pk).update(status="completed", result={"operations": {}})
+    LoadRun.objects.filter(pk=run.pk).update(cancel_requested=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        execute_shards([done.pk, cancelled.pk])
+    done.refresh_from_db()
+    cancelled.refresh_from_db()
+    assert done.status == "completed" and done.result == {"operations": {}}
+    assert cancelled.status == "cancelled" and cancelled.error == "cancelled before it started"
+    run.refresh_from_db()
+    assert run.status == "cancelled" and run.shards_done == 2
