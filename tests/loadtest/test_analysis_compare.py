@@ -126,6 +126,15 @@ def test_throughput_fall_beyond_the_bound_regresses_the_run():
     assert result["verdict"] == "regressed"
 
 
+def test_a_small_throughput_change_is_same_and_a_short_run_can_still_read_lower():
+    baseline = _run(9)
+    assert compare(_run(10, n=2425), baseline)["throughput"]["verdict"] == "same"  # −3 %
+    short_base = synthetic.report({"echo": synthetic.latencies(1, 240)}, duration_s=4)
+    short_slow = synthetic.report({"echo": synthetic.latencies(2, 88, shift_ms=60)}, duration_s=4)
+    result = compare(short_slow, short_base)["throughput"]
+    assert result["verdict"] == "lower" and result["p_value"] < 0.01
+
+
 def test_compare_operation_reports_the_percentile_changes():
     baseline, current = _run(11), _run(12, shift_ms=10.0)
     op = compare_operation(

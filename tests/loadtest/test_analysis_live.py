@@ -151,6 +151,7 @@ def test_a_slowed_server_is_flagged_against_its_baseline_and_an_unchanged_one_is
         assert echo["verdict"] == "slower", echo["reasons"]
         assert echo["mann_whitney"]["p_value"] < 0.01 and echo["effect_size"]["magnitude"] == "large"
         assert echo["latency_ms"]["p50"]["ci_ms"][0] > echo["latency_ms"]["p50"]["bound_ms"]
+        assert run.comparison["throughput"]["verdict"] == "lower"  # 2 closed-loop users, slower answers
         assert run.verdict == LoadRun.Verdict.REGRESSED
     runs = [str(r.uuid) for r in slowed]
     incident = _incident_when(slowed[-1], lambda i: i.evidence.get("runs") == runs)
