@@ -44,34 +44,6 @@ thresholds:
 """
 
 
-@pytest.fixture(autouse=True)
-def _templates_interface(monkeypatch):
-    """Bridge while the profiles part calls ``generator.validate_templates(value)`` for a list of
-    messages and the generator's takes a whole spec and raises (at this merge every profile with a
-    tools/call fails to parse): the same check of the generator, adapted. Does nothing once the two
-    agree (the generator's then accepts one value)."""
-    from omni.loadtest import generator
-    from omni.loadtest.generator.templates import TemplateError
-
-    real = generator.validate_templates
-    try:
-        real({})
-    except TemplateError:
-        pass
-    else:
-        return
-
-    def per_value(value):
-        op = {"label": "x", "kind": "tools/call", "name": "x", "weight": 1.0, "arguments": value}
-        try:
-            real({"operations": [op]})
-        except TemplateError as exc:
-            return [str(exc)]
-        return []
-
-    monkeypatch.setattr(generator, "validate_templates", per_value)
-
-
 @pytest.fixture
 def embedded_server(live_server_factory, settings):
     """A gateway process and this process without Redis: the embedded default."""
