@@ -1,4 +1,4 @@
-"""What the three built-in MCP servers share: the calling organization and the standalone runner.
+"""What the built-in MCP servers share: the calling organization and the standalone runner.
 
 The gateway forwards every call with the organization's slug in the request ``_meta`` under
 ``ORG_META_KEY`` (``"io.omni/org"``); ``current_org(ctx)`` reads it back inside a tool. Each server
@@ -68,13 +68,17 @@ def _close_old_db_connections_app(app: Any) -> Any:
 
 
 def run_standalone(
-    build_server: Callable[[], MCPServer],
+    build_server: Callable[..., MCPServer],
     name: str,
     *,
     default_port: int = 9100,
     argv: Sequence[str] | None = None,
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> None:
-    """Serve one server alone over Streamable HTTP at ``http://HOST:PORT/mcp`` (blocks until stopped)."""
+    """Serve one server alone over Streamable HTTP at ``http://HOST:PORT/mcp`` (blocks until stopped).
+
+    ``add_arguments`` adds a server's own options to the command line; ``build_server`` is then
+    called with the parsed ``argparse.Namespace`` (otherwise with no argument)."""
     parser = argparse.ArgumentParser(
         prog=f"python -m mcp_servers.{name}",
         description=f"Run the built-in '{name}' MCP server on its own over Streamable HTTP at /mcp.",
@@ -92,6 +96,8 @@ def run_standalone(
         action="store_true",
         help="accept requests not signed by the gateway (local experiments only; see docs/signing.md)",
     )
+    if add_arguments is not None:
+        add_arguments(parser)
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error(f"--port {args.port} is not a TCP port (1-65535)")
@@ -103,7 +109,7 @@ def run_standalone(
 
     import uvicorn
 
-    server = build_server()
+    server = build_server(args) if add_arguments is not None else build_server()
     # host= lets the SDK turn on DNS-rebinding protection when listening on a loopback address.
     app = server.streamable_http_app(streamable_http_path="/mcp", host=args.host)
     if args.no_verify:

@@ -420,10 +420,14 @@ MCP_ALLOW_ORG_STDIO = env_bool("MCP_ALLOW_ORG_STDIO", False)
 # The largest prompt/resource content an admin may store.
 REGISTRY_RESOURCE_MAX_BYTES = env_int("REGISTRY_RESOURCE_MAX_BYTES", 1024 * 1024, minimum=1)
 # Where the built-in MCP servers are reached in-process (ServerConnection.transport="inprocess").
+# A factory whose module also has ``validate_options(args) -> list[str]`` takes options: the
+# connection's ``args`` are checked by it when the connection is saved and passed to the factory
+# (the fault-injecting server's settings per connection, docs/loadtesting.md).
 MCP_INPROCESS_SERVERS = {
     "knowledge": "mcp_servers.knowledge.server:build_server",
     "utilities": "mcp_servers.utilities.server:build_server",
     "analytics": "mcp_servers.analytics.server:build_server",
+    "faults": "mcp_servers.faults.server:build_server",
 }
 
 # --------------------------------------------------------------------------- compute isolation

@@ -100,22 +100,28 @@ class Target:
         )
 
 
-_inprocess_servers: dict[str, Any] = {}
+_inprocess_servers: dict[tuple[str, tuple[str, ...]], Any] = {}
+MAX_INPROCESS_INSTANCES = 256  # distinct (server, options) kept; the oldest is dropped beyond
 # The era each URL answered in — (a modern version, its DiscoverResult) or ("legacy", None) — so a
 # new client for it skips the probe yet keeps the server's real capabilities.
 _url_modes: dict[str, tuple[str, Any]] = {}
 
 
-def _inprocess_server(target: str) -> Any:
-    server = _inprocess_servers.get(target)
+def _inprocess_server(target: str, options: tuple[str, ...] = ()) -> Any:
+    """The built-in server ``target``, one instance per distinct ``options`` (the connection's
+    ``args``, for a server that takes options: ``MCP_INPROCESS_SERVERS`` in settings)."""
+    key = (target, tuple(options))
+    server = _inprocess_servers.get(key)
     if server is None:
         path = settings.MCP_INPROCESS_SERVERS.get(target)
         if path is None:
             raise DownstreamError(target, f"no built-in server named '{target}'")
         module_name, _, attr = path.partition(":")
-        factory: Callable[[], Any] = getattr(importlib.import_module(module_name), attr)
-        server = factory()
-        _inprocess_servers[target] = server
+        factory: Callable[..., Any] = getattr(importlib.import_module(module_name), attr)
+        server = factory(list(options)) if options else factory()
+        while len(_inprocess_servers) >= MAX_INPROCESS_INSTANCES:
+            _inprocess_servers.pop(next(iter(_inprocess_servers)))  # clients in use keep theirs
+        _inprocess_servers[key] = server
     return server
 
 
@@ -170,7 +176,7 @@ async def _open_client(
     logs: dict[str, Any] = {"logging_callback": logging_callback, "log_level": log_level}
     if target.transport == "inprocess":
         async with Client(
-            _inprocess_server(target.target), cache=None, message_handler=on_change, **logs
+            _inprocess_server(target.target, target.args), cache=None, message_handler=on_change, **logs
         ) as client:
             yield client
         return
@@ -309,6 +315,21 @@ async def _forward_span(target: Target, method: str, name: str) -> AsyncIterator
         yield
 
 
+def _sole_mcp_error(group: BaseExceptionGroup) -> MCPError | None:
+    """The one ``MCPError`` a (nested) exception group holds, if that is all it holds."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending and len(leaves) < 2:
+        exc = pending.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            pending.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    if len(leaves) == 1 and not pending and isinstance(leaves[0], MCPError):
+        return leaves[0]
+    return None
+
+
 @contextlib.asynccontextmanager
 async def _guard(target: Target, what: str) -> AsyncIterator[None]:
     """Bound a downstream exchange by the timeout and turn every failure into DownstreamError.
@@ -330,7 +351,15 @@ async def _guard(target: Target, what: str) -> AsyncIterator[None]:
     try:
         try:
             with anyio.fail_after(target.timeout):
-                yield
+                try:
+                    yield
+                except BaseExceptionGroup as group:
+                    # The server's own error answer, wrapped by task groups on the way (an
+                    # in-process server under the playground runner): handled as that answer.
+                    sole = _sole_mcp_error(group)
+                    if sole is None:
+                        raise
+                    raise sole from None
             answered = True
         except DownstreamError:
             raise

@@ -97,7 +97,11 @@ class RegistryForm(forms.ModelForm):
 
 
 class ServerForm(RegistryForm):
-    args = LinesField(label="Arguments", help_text="stdio: one command-line argument per line.")
+    args = LinesField(
+        label="Arguments",
+        help_text="stdio: one command-line argument per line. In-process faults server: its fault "
+        "settings, e.g. --latency normal:50:10 and --error-rate 0.1 (docs/loadtesting.md).",
+    )
     env = EnvField(label="Environment", help_text="stdio: NAME=value, one per line.")
     tool_allowlist = LinesField(
         label="Tool allowlist", help_text="One tool name per line. Empty: every tool of the server."

@@ -350,6 +350,9 @@ class ServerConnection(RegistryItem):
             known = sorted(getattr(settings, "MCP_INPROCESS_SERVERS", {}))
             if self.target not in known:
                 raise ValidationError({"target": f"Choose one of the built-in servers: {', '.join(known)}."})
+            problems = v.inprocess_option_errors(self.target, self.args)
+            if problems:
+                raise ValidationError({"args": problems})
         elif self.transport in (T.STREAMABLE_HTTP, T.SSE):
             if not self.url:
                 raise ValidationError({"url": "An HTTP server needs a URL."})

@@ -45,6 +45,23 @@ DEMO_SERVERS: list[dict[str, Any]] = [
 ]
 
 
+# Servers an organization of the demo has for itself: globex can test error handling and load with
+# the fault-injecting server (acme, whose key `make run` prints for IDE clients, keeps a catalogue
+# without tools that misbehave on purpose).
+DEMO_ORG_SERVERS: dict[str, list[dict[str, Any]]] = {
+    "globex": [
+        {
+            "name": "faults",
+            "title": "Fault injection",
+            "description": "Misbehaves on purpose (slow, failing, hanging, cut, oversized answers): "
+            "for testing error handling and load. Options set its faults per connection.",
+            "transport": "inprocess",
+            "target": "faults",
+        }
+    ],
+}
+
+
 @dataclass
 class SeedResult:
     created: list[str] = field(default_factory=list)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 
@@ -94,3 +96,20 @@ def validate_egress_url(url: str) -> None:
         check_url(url)
     except EgressDenied as exc:
         raise ValidationError(f"Refused: {exc}.", code="egress_denied") from None
+
+
+def inprocess_option_errors(target: str, args: object) -> list[str]:
+    """What is wrong with ``args`` as the options of the built-in server ``target`` ([] if nothing).
+
+    A built-in server takes options when the module of its factory (``MCP_INPROCESS_SERVERS``) has
+    ``validate_options(args) -> list[str]``; the others take none."""
+    if not isinstance(args, list) or not args:
+        return []
+    path = getattr(settings, "MCP_INPROCESS_SERVERS", {}).get(target, "")
+    module_name = path.partition(":")[0]
+    validate = (
+        getattr(importlib.import_module(module_name), "validate_options", None) if module_name else None
+    )
+    if validate is None:
+        return [f"The built-in server {target!r} takes no options: leave the arguments empty."]
+    return [f"Option: {problem}." for problem in validate([str(a) for a in args])]

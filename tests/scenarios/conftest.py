@@ -1,4 +1,4 @@
-"""A world for scenario tests: an organization with the three built-in servers and the demo prompts,
+"""A world for scenario tests: an organization with the built-in servers and the demo prompts,
 resources and resource templates as its own items (nothing global, so other tests never see them),
 one user per role, an outsider, and a second organization.
 
@@ -20,7 +20,7 @@ from omni.registry.seeding import ensure_items, load_fixture
 from omni.tenants.models import Organization, Role
 from omni.tenants.services import add_member
 from tests.factories import UserFactory
-from tests.gateway.world import make_tenant
+from tests.gateway.world import BUILTIN, make_tenant
 
 
 @dataclass
@@ -39,7 +39,8 @@ class ScenarioWorld:
 
 def make_world() -> ScenarioWorld:
     suffix = uuid.uuid4().hex[:8]
-    org = make_tenant("scen").org
+    # The three demo servers and the fault-injecting one (the faults_* shipped scenarios).
+    org = make_tenant("scen", servers=(*BUILTIN, "faults")).org
     other = make_tenant("other", servers=("utilities",)).org
     ensure_items(Prompt, org, load_fixture("demo_prompts.json"))
     ensure_items(Resource, org, load_fixture("demo_resources.json"))

@@ -1,4 +1,5 @@
-"""What the three servers share: metadata, the 22 tool schemas, the org from ``_meta``, the runner."""
+"""What the built-in servers share: metadata, the 22 demo tool schemas and the 8 of the faults server,
+the org from ``_meta``, the runner."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from mcp.server.mcpserver import Context, MCPServer
 
 from mcp_servers.analytics.server import build_server as build_analytics
 from mcp_servers.common import MISSING_ORG_MESSAGE, ORG_META_KEY, current_org, run_standalone
+from mcp_servers.faults.server import build_server as build_faults
 from mcp_servers.knowledge.server import build_server as build_knowledge
 from mcp_servers.utilities.server import build_server as build_utilities
 
@@ -22,8 +24,15 @@ EXPECTED_TOOLS = {
         "hash_text", "generate_uuid", "base64_codec",
     },
     "analytics": {"load_csv", "describe_dataset", "filter_rows", "group_aggregate", "top_n", "correlation"},
+    "faults": {"echo", "slow", "flaky", "fail", "hang", "disconnect", "oversized", "stats"},
 }  # fmt: skip
-BUILDERS = {"knowledge": build_knowledge, "utilities": build_utilities, "analytics": build_analytics}
+BUILDERS = {
+    "knowledge": build_knowledge,
+    "utilities": build_utilities,
+    "analytics": build_analytics,
+    "faults": build_faults,
+}
+DEMO = ("knowledge", "utilities", "analytics")  # the demo catalogue: 22 tools
 
 
 def test_builders_make_new_named_servers():
@@ -44,14 +53,14 @@ def test_the_settings_point_at_the_builders():
         assert getattr(__import__(module, fromlist=[attr]), attr) is BUILDERS[name]
 
 
-async def test_22_tools_with_precise_schemas():
-    total = 0
+async def test_22_demo_tools_and_8_fault_tools_with_precise_schemas():
+    totals = {"demo": 0, "faults": 0}
     for name, build in BUILDERS.items():
         async with Client(build()) as client:
             assert client.server_info is not None and client.server_info.name == name
             tools = (await client.list_tools()).tools
         assert {t.name for t in tools} == EXPECTED_TOOLS[name]
-        total += len(tools)
+        totals["demo" if name in DEMO else name] += len(tools)
         for tool in tools:
             assert tool.description and len(tool.description) > 20, tool.name
             assert tool.output_schema and tool.output_schema["type"] == "object", tool.name
@@ -60,7 +69,7 @@ async def test_22_tools_with_precise_schemas():
             assert schema["type"] == "object"
             # The Context parameter is injected by the SDK, never part of the schema.
             assert "ctx" not in schema.get("properties", {}), tool.name
-    assert total == 22
+    assert totals == {"demo": 22, "faults": 8}
 
 
 async def test_input_schemas_carry_bounds_and_enums():

@@ -60,6 +60,14 @@ def test_seed_demo_builds_the_demo_world():
     assert all(
         servers[n].transport == "inprocess" and servers[n].target == n for n in ("knowledge", "analytics")
     )
+    # globex has the fault-injecting server of its own; acme's catalogue has no faulty tools.
+    assert "faults" not in servers
+    globex_faults = {s.name: s for s in effective_servers(globex)}["faults"]
+    assert (globex_faults.organization_id, globex_faults.target, globex_faults.enabled) == (
+        globex.pk,
+        "faults",
+        True,
+    )
     keys = [line.rsplit(" ", 1)[1] for line in output.splitlines() if line.startswith("API key for ")]
     assert {authenticate_api_key(raw).org_slug for raw in keys} == {"acme", "globex"}
 

@@ -1,4 +1,5 @@
-"""Seed a demo world: organizations acme and globex, an admin, the global registry, API keys.
+"""Seed a demo world: organizations acme and globex, an admin, the global registry (with the three
+demo servers), globex's own fault-injecting server, API keys.
 
 Idempotent: what exists is left as it is, so running it again changes nothing and creates no
 duplicates. The admin's password is printed when the user is created (or with --reset-password);
@@ -17,8 +18,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from omni.registry.models import Prompt
-from omni.registry.seeding import ensure_items, seed_global_registry
+from omni.registry.models import Prompt, ServerConnection
+from omni.registry.seeding import DEMO_ORG_SERVERS, ensure_items, seed_global_registry
 from omni.tenants.models import ApiKey, Organization, Role
 from omni.tenants.services import add_member, create_api_key
 
@@ -86,6 +87,9 @@ class Command(BaseCommand):
             for org in orgs:
                 result = ensure_items(Prompt, org, [ORG_PROMPTS[org.slug]])
                 self.stdout.write(f"{org.slug} prompts: {result}")
+                if org.slug in DEMO_ORG_SERVERS:
+                    result = ensure_items(ServerConnection, org, DEMO_ORG_SERVERS[org.slug])
+                    self.stdout.write(f"{org.slug} servers: {result}")
             keys = [] if options["no_keys"] else [(org, self._key(org, admin)) for org in orgs]
         for org, raw in keys:
             if raw:
