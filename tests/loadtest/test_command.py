@@ -1,14 +1,13 @@
-"""``manage.py load_test`` as a real process (its real exit status), in the embedded default (no
-Redis: the shards run in the command's own process) against a live gateway process on the
-fault-injecting server. A baseline taken on the fast server; unchanged runs compared with it pass
-every time; the same connection slowed (``--latency fixed:40``) regresses every time; thresholds;
-and every way of being refused (exit 2)."""
+"""``manage.py load_test`` in the embedded default (no Redis: the shards run in the command's own
+process, here this test process; exit status = ``CommandError.returncode``, 0 without one) against
+a live gateway process without Redis, on the fault-injecting server. A baseline taken on the
+fast server; unchanged runs compared with it pass every time; the same connection slowed
+(``--latency fixed:40``) regresses every time; thresholds; and every way of being refused (exit 2)."""
 
 from __future__ import annotations
 
+import io
 import json
-import subprocess
-import sys
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -16,9 +15,9 @@ from django.core.management import CommandError, call_command
 from omni.loadtest.models import LoadBaseline, LoadRun
 from omni.registry.models import ServerConnection
 from tests.gateway.world import make_tenant
-from tests.live import ROOT
+from tests.loadtest.execution_world import templates_compat  # noqa: F401 (a fixture)
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.usefixtures("templates_compat")]
 
 PROFILE = """
 name: echo-load
@@ -44,29 +43,42 @@ def gateway(live_server_factory):
 
 
 @pytest.fixture
-def world(committed, gateway, tmp_path):
+def world(committed, gateway, tmp_path, settings):
+    settings.REDIS_URL = None
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     tenant = make_tenant("ltcmd", servers=("faults",))
     profile = tmp_path / "echo.yaml"
     profile.write_text(PROFILE)
     return tenant.org, profile
 
 
-def load_test(gateway, *args: str) -> tuple[int, str, str]:
-    env = {**gateway.env, "REDIS_URL": ""}
-    done = subprocess.run(  # noqa: S603 (our own command line)
-        [sys.executable, "manage.py", "load_test", *args, "--url", gateway.url],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False,
-    )  # fmt: skip
-    return done.returncode, done.stdout, done.stderr
+def run_command(gateway, *args: str) -> tuple[int, str, str]:
+    """``manage.py load_test ARGS --url <gateway>``: (exit status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("load_test", *args, "--url", gateway.url, stdout=out, stderr=err)
+        code = 0
+    except CommandError as exc:
+        code = exc.returncode
+        err.write(str(exc))
+    return code, out.getvalue(), err.getvalue()
 
 
 def test_baseline_unchanged_passes_slowed_regresses(world, gateway):
+    """(``--raise-limits``: closed-loop users without think time exceed the organization's MCP rate
+    limits within seconds, and the 429s would be what is measured.)"""
     org, profile = world
+
+    def load_test(gateway, *args: str) -> tuple[int, str, str]:
+        return run_command(gateway, *args, "--raise-limits")
+
     code, out, err = load_test(gateway, str(profile), "--org", org.slug, "--save-baseline", "fast", "--json")
     assert code == 0, out + err
     first = json.loads(out)
     assert first["status"] == "completed" and first["verdict"] == "passed"
-    assert first["report"]["requests"] > 0 and first["report"]["errors"] == 0
+    assert first["report"]["requests"] > 0 and first["report"]["errors"] == 0, first["report"][
+        "errors_by_kind"
+    ]
     baseline = LoadBaseline.objects.for_org(org).get(name="fast")
     assert str(baseline.run.uuid) == first["run"]
 
@@ -117,7 +129,7 @@ def test_refusals_exit_2_and_nothing_runs(world, gateway, tmp_path):
         ([str(profile), "--org", org.slug, "--compare", "never-saved"], "no baseline"),
     ]
     for args, message in cases:
-        code, out, err = load_test(gateway, *args)
+        code, out, err = run_command(gateway, *args)
         assert code == 2, (args, out, err)
         assert message in err, (args, err)
     assert not LoadRun.objects.for_org(org).exists()
