@@ -59,7 +59,15 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
         rows = []
         for label in labels:
             la, rb = left["operations"].get(label), right["operations"].get(label)
-            rows.append({"label": label, "a": la, "b": rb, "p95_pct": _pct(la, rb, 3), "tp_pct": _tp(la, rb)})
+            rows.append(
+                {
+                    "label": label,
+                    "a": la,
+                    "b": rb,
+                    "p95_pct": _pct(la, rb, display.PERCENTILES.index("p95")),
+                    "tp_pct": _tp(la, rb),
+                }
+            )
         analysis = None
         if parts.compare is not None and a.report and b.report:
             try:
