@@ -156,8 +156,8 @@ def _change(value: Any) -> dict[str, Any] | None:
 
 def comparison_view(comparison: dict[str, Any]) -> dict[str, Any] | None:
     """The comparison with the baseline: overall verdict and per-operation changes."""
-    if not comparison:
-        return None
+    if not comparison or not ("verdict" in comparison or "operations" in comparison):
+        return None  # nothing compared (yet): e.g. only the baseline asked for before the finish
     operations = comparison.get("operations") or {}
     if isinstance(operations, list):
         operations = {str(o.get("label") or o.get("operation") or i): o for i, o in enumerate(operations)}

@@ -1,10 +1,13 @@
-"""What the start form asked to happen once a run is finished: compare it with a named baseline,
-save it as a baseline.
+"""What the start form asked for besides the run itself: the baseline to compare with, and a name
+to save the run as a baseline under once it completes.
 
-``create_run`` takes no such options, so the start view records them on the run
-(``LoadRun.comparison["requested"]``) and ``apply_followups`` carries them out the first time the
-finished run is looked at (the run page, its exports), once: it locks the run's row, and the
-requests are removed when done. A comparison the execution part already made is kept.
+* "Compare with baseline" uses the execution part's convention (the command's ``--compare`` does
+  the same): ``run.comparison = {"baseline": name}`` before the run starts; the finish compares
+  with that baseline (without one, with the default ``profile:target`` when it exists).
+* "Save as baseline" is recorded in the run's spec (``spec["ui_requests"]["save_as"]``: the
+  finish replaces ``comparison``, never the spec) and carried out by ``apply_followups`` the first
+  time the completed run's page is opened, once (the run's row is locked, the request is marked
+  done). Like the command, a run that regressed or failed its thresholds is not saved.
 """
 
 from __future__ import annotations
@@ -15,37 +18,33 @@ from typing import Any
 from django.db import transaction
 
 from omni.loadtest import parts
-from omni.loadtest.models import LoadBaseline, LoadRun
+from omni.loadtest.models import LoadRun
 
 logger = logging.getLogger(__name__)
-REQUESTED = "requested"
+KEY = "ui_requests"
 
 
 def request_followups(run: LoadRun, *, compare_with: str = "", save_as: str = "") -> None:
-    """Remember the start form's choices on ``run`` (nothing when neither is given)."""
-    wanted = {k: v for k, v in (("compare_with", compare_with), ("save_as", save_as)) if v}
-    if not wanted:
-        return
-    LoadRun.objects.filter(pk=run.pk).update(comparison={**(run.comparison or {}), REQUESTED: wanted})
-    run.comparison = {**(run.comparison or {}), REQUESTED: wanted}
+    """Remember the start form's choices on ``run`` (before it starts)."""
+    fields = []
+    if compare_with:
+        run.comparison = {**(run.comparison or {}), "baseline": compare_with}
+        fields.append("comparison")
+    if save_as:
+        run.spec = {**(run.spec or {}), KEY: {"save_as": save_as}}
+        fields.append("spec")
+    if fields:
+        run.save(update_fields=fields)
 
 
-def pending(run: LoadRun) -> dict[str, str]:
-    return dict((run.comparison or {}).get(REQUESTED) or {})
-
-
-def _verdict(result: dict[str, Any]) -> str:
-    verdict = str(result.get("verdict") or "")
-    return {
-        "passed": LoadRun.Verdict.PASSED,
-        "regressed": LoadRun.Verdict.REGRESSED,
-        "thresholds": LoadRun.Verdict.FAILED_THRESHOLDS,
-    }.get(verdict, "")
+def pending(run: LoadRun) -> dict[str, Any]:
+    requests = (run.spec or {}).get(KEY) or {}
+    return {} if requests.get("done") else dict(requests)
 
 
 def apply_followups(run: LoadRun, user: Any = None) -> list[str]:
-    """Carry out the requests of a completed run; returns notes for the page (errors included)."""
-    if run.status != LoadRun.Status.COMPLETED or not pending(run):
+    """Carry out the requests of a finished run; returns notes for the page (errors included)."""
+    if not run.finished or not pending(run):
         return []
     notes: list[str] = []
     with transaction.atomic():
@@ -54,36 +53,23 @@ def apply_followups(run: LoadRun, user: Any = None) -> list[str]:
         if not wanted:
             run.refresh_from_db()
             return []
-        comparison = {k: v for k, v in (locked.comparison or {}).items() if k != REQUESTED}
-        verdict = locked.verdict
-        name = wanted.get("compare_with")
-        if name and not comparison:
-            baseline = (
-                LoadBaseline.objects.for_org(locked.organization)
-                .filter(name=name)
-                .select_related("run")
-                .first()
-            )
-            if baseline is None:
-                notes.append(f"The baseline “{name}” no longer exists: not compared.")
-            elif parts.compare is None:
-                notes.append("Comparisons are not available in this build.")
-            else:
-                thresholds = (locked.spec or {}).get("thresholds")
-                comparison = parts.compare(locked.report, baseline.run.report, thresholds)
-                comparison.setdefault("baseline", name)
-                verdict = _verdict(comparison) or verdict
-        locked.comparison = comparison
-        locked.verdict = verdict
-        locked.save(update_fields=["comparison", "verdict"])
-        save_as = wanted.get("save_as")
-        if save_as:
+        name = str(wanted.get("save_as") or "")
+        outcome = "skipped"
+        if locked.status != LoadRun.Status.COMPLETED:
+            notes.append(f"Not saved as the baseline “{name}”: the run is {locked.status}.")
+        elif locked.verdict in (LoadRun.Verdict.REGRESSED, LoadRun.Verdict.FAILED_THRESHOLDS):
+            notes.append(f"Not saved as the baseline “{name}”: the run did not pass.")
+        else:
             try:
                 with transaction.atomic():  # a savepoint: a failure leaves the run's update alone
-                    parts.save_baseline(locked, save_as, user=user)
-                notes.append(f"Saved as the baseline “{save_as}”.")
-            except Exception as exc:  # a clash or a missing part: say so, keep the run
-                logger.warning("saving run %s as baseline %s failed: %s", locked.uuid, save_as, exc)
-                notes.append(f"Could not save the baseline “{save_as}”: {exc}")
+                    parts.save_baseline(locked, name, user=user)
+                notes.append(f"Saved as the baseline “{name}”.")
+                outcome = "saved"
+            except Exception as exc:  # a refusal of the analysis part or a missing part: say so
+                logger.warning("saving run %s as baseline %s failed: %s", locked.uuid, name, exc)
+                notes.append(f"Could not save the baseline “{name}”: {exc}")
+                outcome = "failed"
+        locked.spec = {**locked.spec, KEY: {**wanted, "done": True, "outcome": outcome}}
+        locked.save(update_fields=["spec"])
     run.refresh_from_db()
     return notes

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.core.validators import RegexValidator
 
 from omni.loadtest.models import LoadBaseline, LoadProfile
-from omni.loadtest.parts import ProfileError, parse_profile, profile_errors
+from omni.loadtest.parts import ProfileError, profile_errors, validate_profile
 from omni.registry.models import ServerConnection
 from omni.tenants.context import OrgContext
 
@@ -48,7 +49,7 @@ class ProfileForm(forms.ModelForm):
         if len(source.encode()) > MAX_PROFILE_BYTES:
             raise forms.ValidationError(f"A profile is at most {MAX_PROFILE_BYTES // 1024} KiB.")
         try:
-            self.parsed = parse_profile(source)
+            self.parsed = validate_profile(source, self.ctx.organization)
         except ProfileError as exc:
             raise forms.ValidationError(profile_errors(exc)) from None
         return source
@@ -68,19 +69,30 @@ class ProfileForm(forms.ModelForm):
 
 def target_choices(ctx: OrgContext) -> list[tuple[str, str]]:
     """The gateway endpoint, then each enabled server the organization sees (measured directly)."""
-    choices = [("gateway", "This organization's gateway endpoint (/mcp: auth, limits, forwarding)")]
+    choices = [
+        ("", "As the profile says"),
+        ("gateway", "This organization's gateway endpoint (/mcp: auth, limits, forwarding)"),
+    ]
     servers = ServerConnection.objects.for_org(ctx).filter(enabled=True).order_by("name")
     choices += [(f"server:{s.name}", f"Server “{s.name}” directly") for s in servers]
     return choices
 
 
+BASELINE_NAME = RegexValidator(
+    r"^[A-Za-z0-9_.:-]+$", "Letters, digits and - _ . : only (e.g. smoke:gateway)."
+)
+
+
 class StartForm(forms.Form):
     profile = forms.ChoiceField(label="Profile")
-    target = forms.ChoiceField(label="Target")
-    save_baseline = forms.SlugField(
+    target = forms.ChoiceField(label="Target", required=False)
+    save_baseline = forms.CharField(
         required=False,
+        max_length=100,
+        validators=[BASELINE_NAME],
         label="Save as baseline",
-        help_text="When it completes, save the run as the baseline of this name (empty: don't).",
+        help_text="When it completes and passes, save the run as the baseline of this name "
+        "(e.g. smoke:gateway, the default name later runs are compared with). Empty: don't.",
     )
     compare_baseline = forms.ChoiceField(required=False, label="Compare with baseline")
     raise_limits = forms.BooleanField(
@@ -94,7 +106,7 @@ class StartForm(forms.Form):
         self.fields["profile"].choices = [(name, name) for name in profiles]
         self.fields["target"].choices = target_choices(ctx)
         baselines = LoadBaseline.objects.for_org(ctx).order_by("name")
-        self.fields["compare_baseline"].choices = [("", "— none —")] + [
+        self.fields["compare_baseline"].choices = [("", "The default (profile:target) when it exists")] + [
             (b.name, f"{b.name} ({b.profile_name}, {b.target})") for b in baselines
         ]
         if not superuser:
@@ -102,4 +114,10 @@ class StartForm(forms.Form):
 
 
 class BaselineForm(forms.Form):
-    name = forms.SlugField(max_length=100, label="Baseline name")
+    name = forms.CharField(
+        required=False,
+        max_length=100,
+        validators=[BASELINE_NAME],
+        label="Baseline name",
+        help_text="Empty: profile:target, the baseline later runs of that profile and target use.",
+    )

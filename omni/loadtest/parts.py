@@ -106,3 +106,18 @@ def profile_errors(exc: BaseException) -> list[str]:
 def refusal_message(exc: BaseException) -> str:
     """The text of a ``RunRefused`` (its ``message`` attribute or its first argument)."""
     return str(getattr(exc, "message", None) or (exc.args[0] if exc.args else "") or "The run was refused.")
+
+
+def refusal_lines(exc: BaseException) -> list[str]:
+    """A ``RunRefused``'s message, then its detailed ``messages`` (each once) for a form."""
+    first = refusal_message(exc)
+    details = [str(m) for m in (getattr(exc, "messages", None) or []) if str(m) != first]
+    return [first, *details]
+
+
+def validate_profile(text: str, org: Any = None) -> dict[str, Any]:
+    """``parse_profile`` for ``org`` (scenario names resolve among its own scenarios too)."""
+    try:
+        return parse_profile(text, org=org)
+    except TypeError:  # a parser that takes no organization
+        return parse_profile(text)

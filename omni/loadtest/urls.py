@@ -24,5 +24,5 @@ urlpatterns = [
     path(f"{BASE}/compare/", views_reports.compare, name="compare"),
     path(f"{BASE}/trend/", views_reports.trend, name="trend"),
     path(f"{BASE}/baselines/", views_reports.baselines, name="baselines"),
-    path(f"{BASE}/baselines/<slug:baseline>/delete/", views_reports.baseline_delete, name="baseline_delete"),
+    path(f"{BASE}/baselines/<str:baseline>/delete/", views_reports.baseline_delete, name="baseline_delete"),
 ]

@@ -5,7 +5,6 @@ services, execution and analysis parts (through ``omni.loadtest.parts``), render
 
 from __future__ import annotations
 
-import inspect
 import logging
 from typing import Any
 
@@ -49,7 +48,7 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _start_form(request: HttpRequest, data: Any = None) -> StartForm:
-    initial = {"profile": request.GET.get("profile", ""), "target": request.GET.get("target", "gateway")}
+    initial = {"profile": request.GET.get("profile", ""), "target": request.GET.get("target", "")}
     return StartForm(
         data,
         initial=initial,
@@ -60,23 +59,17 @@ def _start_form(request: HttpRequest, data: Any = None) -> StartForm:
 
 
 def _create(request: HttpRequest, data: dict[str, Any]) -> LoadRun:
-    """``services.create_run`` with the form's choices; the baseline options go where it takes them."""
-    kwargs: dict[str, Any] = {
-        "target": data["target"],
-        "user": request.user,
-        "trigger": "ui",
-        "raise_limits": bool(data.get("raise_limits")) and request.user.is_superuser,
-    }
-    accepted = inspect.signature(parts.create_run).parameters
-    if "save_baseline" in accepted and data.get("save_baseline"):
-        kwargs["save_baseline"] = data["save_baseline"]
-    if "compare" in accepted and data.get("compare_baseline"):
-        kwargs["compare"] = data["compare_baseline"]
-    run = parts.create_run(request.org_ctx.organization, data["profile"], **kwargs)
+    """``services.create_run`` with the form's choices, then the baseline options (followups)."""
+    run = parts.create_run(
+        request.org_ctx.organization,
+        data["profile"],
+        target=data["target"] or None,  # "": the profile's own target
+        user=request.user,
+        trigger="ui",
+        raise_limits=bool(data.get("raise_limits")) and request.user.is_superuser,
+    )
     request_followups(
-        run,
-        compare_with="" if "compare" in kwargs else data.get("compare_baseline") or "",
-        save_as="" if "save_baseline" in kwargs else data.get("save_baseline") or "",
+        run, compare_with=data.get("compare_baseline") or "", save_as=data.get("save_baseline") or ""
     )
     return run
 
@@ -107,7 +100,7 @@ def run_start(request: HttpRequest, slug: str) -> HttpResponse:
         except parts.ProfileError as exc:
             form.add_error("profile", parts.profile_errors(exc))
         except parts.RunRefused as exc:
-            form.add_error(None, parts.refusal_message(exc))
+            form.add_error(None, parts.refusal_lines(exc))
         except parts.PartMissing as exc:
             form.add_error(None, str(exc))
         else:
@@ -128,9 +121,7 @@ def report_context(run: LoadRun) -> dict[str, Any]:
         "errors_by_kind": display.error_rows(report),
         "percentiles": display.percentile_headers(),
         "thresholds": display.threshold_rows(report),
-        "comparison": display.comparison_view(
-            {k: v for k, v in (run.comparison or {}).items() if k != "requested"}
-        ),
+        "comparison": display.comparison_view(run.comparison or {}),
         "fairness": display.describe(report.get("fairness")) if report.get("fairness") else None,
         "overhead": display.describe(report.get("overhead")) if report.get("overhead") else None,
         "knee": display.describe(report.get("knee")) if report.get("knee") else None,
@@ -211,12 +202,12 @@ def run_save_baseline(request: HttpRequest, slug: str, run: Any) -> HttpResponse
     form = BaselineForm(request.POST)
     target = reverse("loadtest:run", args=[slug, found.uuid])
     if not form.is_valid():
-        messages.error(request, "Name the baseline with letters, digits, - and _.")
+        messages.error(request, "Name the baseline with letters, digits and - _ . : only.")
         return redirect_org(request, target)
     if found.status != LoadRun.Status.COMPLETED:
         messages.error(request, "Only a completed run can be a baseline.")
         return redirect_org(request, target)
-    name = form.cleaned_data["name"]
+    name = form.cleaned_data["name"] or f"{found.profile_name}:{found.target}"
     try:
         with transaction.atomic():
             parts.save_baseline(found, name, user=request.user)
