@@ -127,6 +127,7 @@ def threshold_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "operation": item.get("operation") or item.get("scope") or "",
                 "value": item.get("value", item.get("actual")),
                 "limit": item.get("limit", item.get("expected")),
+                "unit": item.get("unit") or "",
                 "passed": passed,
                 "message": item.get("message") or "",
             }
@@ -165,13 +166,26 @@ def comparison_view(comparison: dict[str, Any]) -> dict[str, Any] | None:
     for label, item in sorted(operations.items()):
         if not isinstance(item, dict):
             continue
+        latency = item.get("latency_ms") if isinstance(item.get("latency_ms"), dict) else {}
+        effect = item.get("effect_size", item.get("effect"))
+        if isinstance(effect, dict):
+            delta = effect.get("cliffs_delta")
+            effect = f"{delta} ({effect.get('magnitude', '')})" if delta is not None else _cell(effect)
+        test = item.get("mann_whitney") if isinstance(item.get("mann_whitney"), dict) else {}
+        p_value = test.get("p_value", item.get("p_value", item.get("pvalue")))
         rows.append(
             {
                 "label": label,
                 "verdict": item.get("verdict", ""),
-                "effect": item.get("effect_size", item.get("effect")),
-                "p_value": item.get("p_value", item.get("pvalue")),
-                "metrics": [_change(item.get(metric)) for metric in COMPARED_METRICS],
+                "effect": effect,
+                "p_value": f"{p_value:.3g}" if isinstance(p_value, float) else p_value,
+                "metrics": [
+                    _change(
+                        item.get(metric) if metric == "throughput" else latency.get(metric, item.get(metric))
+                    )
+                    for metric in COMPARED_METRICS
+                ],
+                "reasons": [str(r) for r in item.get("reasons") or []],
             }
         )
     rest = {k: v for k, v in comparison.items() if k not in ("operations", "verdict")}
