@@ -123,18 +123,26 @@ def test_live_page_shows_ticks_then_the_report(live_server, live_world, page):
     assert page.locator("[data-testid=report-operations] tbody tr").count() == 2
 
 
-def test_websocket_refuses_another_organizations_member(live_server, live_world, page):
-    org, other, _owner, outsider, run = live_world
-    log_in(page, live_server.url, f"/o/{other.slug}/", outsider)
-    code = page.evaluate(
+def close_code(page, path: str) -> int:
+    """The close code the server answers a websocket to ``path`` with (-1: still open after 10 s)."""
+    return page.evaluate(
         """(path) => new Promise((resolve) => {
             const socket = new WebSocket("ws://" + location.host + path);
             socket.onclose = (event) => resolve(event.code);
             setTimeout(() => resolve(-1), 10000);
         })""",
-        f"/ws/loadtests/{org.slug}/runs/{run.uuid}/",
+        path,
     )
-    assert code == 4404
+
+
+def test_websocket_refuses_another_organizations_member(live_server, live_world, page):
+    org, other, _owner, outsider, run = live_world
+    ws_path = f"/ws/loadtests/{org.slug}/runs/{run.uuid}/"
+    page.goto(f"{live_server.url}/login/")
+    assert close_code(page, ws_path) == 4403  # anonymous
+    log_in(page, live_server.url, f"/o/{other.slug}/", outsider)
+    assert close_code(page, ws_path) == 4404  # a member of another organization
+    assert close_code(page, f"/ws/loadtests/{other.slug}/runs/{run.uuid}/") == 4404  # not that org's run
     # And the page itself is a 404 for them.
     response = page.goto(f"{live_server.url}/o/{org.slug}/loadtests/runs/{run.uuid}/")
     assert response.status == 404

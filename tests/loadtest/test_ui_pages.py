@@ -97,6 +97,15 @@ def test_running_run_page_is_live_with_cancel_for_admins(lworld):
     assert 'data-testid="cancel"' not in viewer
 
 
+def test_failed_run_page_shows_the_error_and_an_empty_report(lworld):
+    run = finished_run(lworld.acme, status=LoadRun.Status.FAILED, report={}, error="shard 1: worker lost")
+    page = client_for(lworld.users["viewer"]).get(f"{base(lworld)}runs/{run.uuid}/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "shard 1: worker lost" in html and 'data-testid="report"' in html
+    assert "Save as baseline" not in html
+
+
 def test_unknown_and_foreign_runs_are_404(lworld):
     foreign = finished_run(lworld.globex)
     owner = client_for(lworld.users["owner"])
