@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery.schedules import crontab
 from django import forms
 from django.core.validators import RegexValidator
 
@@ -56,8 +57,16 @@ class ProfileForm(forms.ModelForm):
 
     def clean_schedule(self) -> str:
         schedule = " ".join(self.cleaned_data.get("schedule", "").split())
-        if schedule and len(schedule.split(" ")) != CRON_FIELDS:
+        if not schedule:
+            return schedule
+        fields = schedule.split(" ")
+        if len(fields) != CRON_FIELDS:
             raise forms.ValidationError("Use a 5-field cron expression: minute hour day month weekday.")
+        minute, hour, day, month, weekday = fields
+        try:
+            crontab(minute, hour, weekday, day, month)
+        except (ValueError, TypeError, IndexError) as exc:
+            raise forms.ValidationError(f"Not a valid cron expression: {exc}") from None
         return schedule
 
     def clean(self) -> dict[str, Any]:

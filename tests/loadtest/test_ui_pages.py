@@ -14,19 +14,17 @@ from tests.loadtest.ui_support import ROLES, LoadWorld, client_for, finished_run
 
 VALID_YAML = """\
 name: ui-made
+title: UI made
 description: made by the UI test
 mode: "2026-07-28"
 target: gateway
+operations:
+  - tools/list
 arrival:
   model: closed
   users: 2
-  think_ms: 0
-warmup_s: 0
-duration_s: 2
-operations:
-  - label: list
-    kind: tools/list
-    weight: 1
+  think: 0ms
+duration: 2s
 """
 
 
@@ -178,6 +176,11 @@ def test_create_edit_and_delete_a_profile(lworld):
         f"{base(lworld)}profiles/ui-made/edit/", {"name": "ui-made", "source": VALID_YAML, "schedule": "* *"}
     )
     assert bad.status_code == 400 and "5-field cron" in bad.content.decode()
+    worse = admin.post(
+        f"{base(lworld)}profiles/ui-made/edit/",
+        {"name": "ui-made", "source": VALID_YAML, "schedule": "99 * * * *"},
+    )
+    assert worse.status_code == 400 and "Not a valid cron expression" in worse.content.decode()
     ok = admin.post(
         f"{base(lworld)}profiles/ui-made/edit/",
         {"name": "ui-made", "title": "Renamed", "source": VALID_YAML, "schedule": ""},

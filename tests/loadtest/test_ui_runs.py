@@ -14,14 +14,12 @@ from tests.loadtest.ui_support import LoadWorld, client_for, finished_run, make_
 TOO_MANY_USERS = """\
 name: too-big
 target: gateway
+operations:
+  - tools/list
 arrival:
   model: closed
-  users: 100000
-duration_s: 5
-operations:
-  - label: list
-    kind: tools/list
-    weight: 1
+  users: 500
+duration: 5s
 """
 
 
@@ -59,7 +57,7 @@ def test_a_bound_over_the_organizations_limit_is_a_clear_form_error(lworld):
     assert response.status_code == 400
     assert 'data-testid="form-errors"' in html
     errors = html.split('data-testid="form-errors"', 1)[1].split("</div>", 1)[0]
-    assert "100000" in errors or "users" in errors.lower()
+    assert "users" in errors.lower()
     assert not LoadRun.objects.for_org(lworld.acme).exists()
 
 
