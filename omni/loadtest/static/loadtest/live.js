@@ -6,6 +6,7 @@
   "use strict";
   var MAX_SECONDS = 120;
   var MAX_RECONNECTS = 20;
+  var FINISHED = ["completed", "failed", "cancelled"];
 
   function start(root) {
     var seconds = {}; // "phase|t" -> {phase, t, count, errors, w50, w95, w99, shards}
@@ -98,6 +99,7 @@
           if (message.shards_total !== undefined && message.shards_total !== null) {
             el("shards").textContent = message.shards_done + " / " + message.shards_total;
           }
+          if (FINISHED.indexOf(message.status) !== -1) onFinished();
         } else if (message.type === "finished") {
           onFinished();
         }
