@@ -790,3 +790,9 @@ LOADTEST_MAX_SHARDS = env_int("LOADTEST_MAX_SHARDS", 8)
 LOADTEST_MAX_CONCURRENT_RUNS = env_int("LOADTEST_MAX_CONCURRENT_RUNS", 1)
 LOADTEST_QUEUE = env_str("LOADTEST_QUEUE", "celery")
 LOADTEST_SAMPLES = env_int("LOADTEST_SAMPLES", 2000)
+# The gateway a run targets ("gateway"): this platform's own endpoint, as the workers reach it
+# (<url>/mcp, or <url>/sse for mode sse). Runs never target any other URL than this one and the
+# organizations' own registered servers.
+LOADTEST_GATEWAY_URL = env_str("LOADTEST_GATEWAY_URL", "http://127.0.0.1:8000").rstrip("/")
+# A run's API keys expire this long after the run's planned end (queueing time included).
+LOADTEST_KEY_GRACE_S = env_int("LOADTEST_KEY_GRACE_S", 900, minimum=60)

@@ -94,7 +94,12 @@ def _with_cors(send: Any, origin: str) -> Any:
 
 async def _rate_limited(ctx: OrgContext) -> tuple[int, str] | None:
     """Count the request against its API key's and its organization's per-minute limits (shared
-    by every process through Redis). Returns (retry after seconds, limit name) when over."""
+    by every process through Redis). Returns (retry after seconds, limit name) when over.
+
+    The keys of a load run whose limits a platform operator lifted (``ApiKey.rate_limit_exempt``,
+    short-lived, docs/loadtesting.md) are not counted at all."""
+    if ctx.api_key is not None and ctx.api_key.rate_limit_exempt:
+        return None
     for key, name in (
         (f"mcp:key:{ctx.credential_id}", "mcp_per_key_per_minute"),
         (f"mcp:org:{ctx.org_id}", "mcp_per_org_per_minute"),

@@ -117,7 +117,7 @@ MODELS: tuple[ModelEntry, ...] = (
         "revocation; organization deletion",
         _f(
             {
-                "id scopes expires_at revoked_at last_used_at created_at": OP,
+                "id scopes expires_at revoked_at last_used_at created_at rate_limit_exempt": OP,
                 "organization": ORG_FK,
                 "name": FieldClass(CONTENT),
                 "prefix": FieldClass(OPERATIONAL, note="public part of the key, shown to identify it"),

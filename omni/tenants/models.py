@@ -104,6 +104,9 @@ class ApiKey(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Set only by the load tester for the short-lived keys of a run a platform operator lifted
+    # the limits of (omni/loadtest/credentials.py): the gateway's per-minute MCP limits skip it.
+    rate_limit_exempt = models.BooleanField(default=False, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
