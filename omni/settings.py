@@ -796,3 +796,15 @@ LOADTEST_SAMPLES = env_int("LOADTEST_SAMPLES", 2000)
 LOADTEST_GATEWAY_URL = env_str("LOADTEST_GATEWAY_URL", "http://127.0.0.1:8000").rstrip("/")
 # A run's API keys expire this long after the run's planned end (queueing time included).
 LOADTEST_KEY_GRACE_S = env_int("LOADTEST_KEY_GRACE_S", 900, minimum=60)
+# (execution) A shard whose worker gave no result this long after its warm-up and duration is
+# failed by the sweep; the generator that shards run (an import path: tests use a stub).
+LOADTEST_SHARD_GRACE_S = env_float("LOADTEST_SHARD_GRACE_S", 60.0, minimum=1.0)
+LOADTEST_GENERATOR = env_str("LOADTEST_GENERATOR", "omni.loadtest.generator.run_shard")
+CELERY_BEAT_SCHEDULE["run-scheduled-load-profiles"] = {
+    "task": "omni.loadtest.tasks.run_scheduled_profiles",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["sweep-load-shards"] = {
+    "task": "omni.loadtest.tasks.sweep_load_shards",
+    "schedule": 60.0,
+}

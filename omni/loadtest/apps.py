@@ -7,3 +7,8 @@ class LoadtestConfig(AppConfig):
     name = "omni.loadtest"
     label = "loadtest"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from omni.loadtest.retention import register_retention
+
+        register_retention()  # the "load_runs" class (omni.privacy.retention)
