@@ -790,6 +790,9 @@ LOADTEST_MAX_SHARDS = env_int("LOADTEST_MAX_SHARDS", 8)
 LOADTEST_MAX_CONCURRENT_RUNS = env_int("LOADTEST_MAX_CONCURRENT_RUNS", 1)
 LOADTEST_QUEUE = env_str("LOADTEST_QUEUE", "celery")
 LOADTEST_SAMPLES = env_int("LOADTEST_SAMPLES", 2000)
+# The comparison with a baseline calls a latency change a regression only beyond this many ms (and
+# beyond the profile's regression %): the noise between two runs on one machine.
+LOADTEST_NOISE_FLOOR_MS = env_float("LOADTEST_NOISE_FLOOR_MS", 2.0, minimum=0.0)
 # The gateway a run targets ("gateway"): this platform's own endpoint, as the workers reach it
 # (<url>/mcp, or <url>/sse for mode sse). Runs never target any other URL than this one and the
 # organizations' own registered servers.

@@ -99,6 +99,8 @@ def dashboard_link(rule: AlertRule, since: datetime, until: datetime) -> str:
         return f"/o/{slug}/audit/"
     if rule.kind in ("server_down", "pins_held"):
         return f"/o/{slug}/servers/"
+    if rule.kind == "load_regression":
+        return f"/o/{slug}/loadtests/"
     return f"/o/{slug}/usage/{window}"
 
 
@@ -266,3 +268,22 @@ def _audit_chain(rule: AlertRule, now: datetime, cache: dict[str, Any]) -> Obser
     }
     title = f"{rule.name}: audit chain broken at seq {result.first_broken_seq}" if holds else rule.name
     return Observation(float(len(result.problems)), holds, evidence, title)
+
+
+# --------------------------------------------------------------------------- load-test regressions
+LOAD_DEDUPE_PREFIX = "loadtest:"
+
+
+@evaluator("load_regression")
+def _load_regression(rule: AlertRule, now: datetime, cache: dict[str, Any]) -> Observation:
+    """Event-driven: a finished load run opens (regression, failed thresholds) or resolves (the next
+    run passed) its profile and target's incident (``omni.loadtest.analysis.alerts``). Evaluation
+    only reports how many are active; it never opens or resolves one (their dedupe keys are not the
+    rule's)."""
+    from omni.monitoring.models.alerts import Incident
+
+    active = Incident.objects.filter(dedupe_key__startswith=LOAD_DEDUPE_PREFIX, state__in=Incident.ACTIVE)
+    active = active.owned_by(rule.organization) if rule.organization_id is not None else active.none()
+    count = active.count()
+    evidence = {"active": count, "link": dashboard_link(rule, now, now)}
+    return Observation(float(count), False, evidence, rule.name)

@@ -46,7 +46,7 @@ class RuleForm(forms.ModelForm):
         labels = {"for_seconds": "For (seconds)"}
         help_texts = {
             "threshold": "Error rate in %, p95 in ms, calls or refusals as a count, server down in minutes, "
-            "held-back changes as a count (fires above it). Ignored for the audit chain.",
+            "held-back changes as a count (fires above it). Ignored for the audit chain and load tests.",
         }
         widgets = {"channels": forms.CheckboxSelectMultiple}
 
@@ -88,6 +88,11 @@ class RuleForm(forms.ModelForm):
                 self.add_error("threshold", "Minutes down: 0 or more.")
             if data.get("tool") or data.get("api_key"):
                 self.add_error("tool", "A server-down rule is scoped to a server only.")
+        elif kind == "load_regression":
+            if data.get("server") or data.get("tool") or data.get("api_key"):
+                self.add_error(
+                    "tool", "A load-test rule covers every profile and target of the organization."
+                )
         elif kind in ("pins_held", "audit_chain"):
             if data.get("tool") or data.get("api_key"):
                 self.add_error("tool", "This condition has no tool or key scope.")
@@ -106,7 +111,7 @@ class RuleForm(forms.ModelForm):
             if data.get(name):
                 params[name] = data[name]
         rule.params = params
-        if rule.kind == "audit_chain":
+        if rule.kind in ("audit_chain", "load_regression"):
             rule.threshold = 0.0
         rule.pending_since = None  # a changed rule starts its "for" clock again
         if commit:

@@ -158,6 +158,8 @@ def _condition_text(rule: AlertRule) -> str:
         return f"{rule.params.get('server') or 'any server'} down for {rule.threshold:g} min"
     if rule.kind == "pins_held":
         return f"more than {rule.threshold:g} tool definition change(s) held back"
+    if rule.kind == "load_regression":
+        return "a load test regressed against its baseline or failed its thresholds"
     return "the audit chain does not verify"
 
 

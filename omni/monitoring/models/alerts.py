@@ -85,6 +85,9 @@ class AlertRule(models.Model):
         SERVER_DOWN = "server_down", "Server down (minutes)"
         PINS_HELD = "pins_held", "Tool definition changes held back"
         AUDIT_CHAIN = "audit_chain", "Audit chain verification failing"
+        # Opened and resolved by load-test runs (omni.loadtest.analysis.alerts), not by evaluation:
+        # the rule routes them to its channels with its severity.
+        LOAD_REGRESSION = "load_regression", "Load test regression or failed thresholds"
 
     class Comparison(models.TextChoices):
         GT = "gt", ">"
