@@ -3,6 +3,7 @@ naming a baseline."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery.schedules import crontab
@@ -14,6 +15,7 @@ from omni.loadtest.parts import ProfileError, profile_errors, validate_profile
 from omni.registry.models import ServerConnection
 from omni.tenants.context import OrgContext
 
+logger = logging.getLogger(__name__)
 MAX_PROFILE_BYTES = 64 * 1024
 CRON_FIELDS = 5
 
@@ -53,6 +55,9 @@ class ProfileForm(forms.ModelForm):
             self.parsed = validate_profile(source, self.ctx.organization)
         except ProfileError as exc:
             raise forms.ValidationError(profile_errors(exc)) from None
+        except Exception as exc:  # a validator of another part that fails its own way: no 500
+            logger.exception("validating a load profile failed")
+            raise forms.ValidationError(f"The profile could not be validated: {exc}") from None
         return source
 
     def clean_schedule(self) -> str:

@@ -103,6 +103,9 @@ def run_start(request: HttpRequest, slug: str) -> HttpResponse:
             form.add_error(None, parts.refusal_lines(exc))
         except parts.PartMissing as exc:
             form.add_error(None, str(exc))
+        except Exception as exc:  # another part failing its own way: a form error, not a 500
+            logger.exception("creating a load run failed")
+            form.add_error(None, f"The run could not be created: {exc}")
         else:
             _start(request, run)
             return redirect_org(request, reverse("loadtest:run", args=[slug, run.uuid]))

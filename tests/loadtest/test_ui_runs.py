@@ -23,9 +23,23 @@ duration: 5s
 """
 
 
+LIST_ONLY = """\
+name: list-only
+target: gateway
+operations:
+  - tools/list
+arrival:
+  model: closed
+  users: 1
+duration: 2s
+"""
+
+
 @pytest.fixture
 def lworld(db) -> LoadWorld:
-    return LoadWorld()
+    world = LoadWorld()
+    LoadProfile.objects.create(organization=world.acme, name="list-only", source=LIST_ONLY)
+    return world
 
 
 def base(world) -> str:
@@ -80,7 +94,12 @@ def test_the_start_form_records_the_baseline_requests(lworld, django_capture_on_
     with django_capture_on_commit_callbacks(execute=False):
         response = client_for(lworld.users["owner"]).post(
             f"{base(lworld)}start/",
-            {"profile": "smoke", "target": "gateway", "compare_baseline": "before", "save_baseline": "after"},
+            {
+                "profile": "list-only",
+                "target": "gateway",
+                "compare_baseline": "before",
+                "save_baseline": "after",
+            },
         )
     assert response.status_code == 302, response.content[:2000]
     run = LoadRun.objects.for_org(lworld.acme).exclude(status=LoadRun.Status.COMPLETED).get()
@@ -136,7 +155,7 @@ def test_save_as_baseline_button_and_the_comparison_on_the_page(lworld):
 def test_cancel_from_the_page_asks_the_run_to_stop(lworld, django_capture_on_commit_callbacks):
     admin = client_for(lworld.users["admin"])
     with django_capture_on_commit_callbacks(execute=False):
-        started = admin.post(f"{base(lworld)}start/", {"profile": "smoke", "target": "gateway"})
+        started = admin.post(f"{base(lworld)}start/", {"profile": "list-only", "target": "gateway"})
     run = LoadRun.objects.for_org(lworld.acme).get()
     assert client_for(lworld.users["member"]).post(f"{started['Location']}cancel/").status_code == 403
     assert admin.post(f"{started['Location']}cancel/").status_code == 302
