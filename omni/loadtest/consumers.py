@@ -35,9 +35,13 @@ RECHECK_S = 10.0
 TICK_FIELDS = ("phase", "shard", "t", "count", "errors", "p50", "p95", "p99")
 
 
-def group_name(run_uuid: Any) -> str:
-    """The channel-layer group of a run (``loadrun_<uuid hex>``)."""
-    return f"loadrun_{getattr(run_uuid, 'hex', str(run_uuid).replace('-', ''))}"
+try:  # the execution part names the group it publishes to
+    from omni.loadtest.live import group_name
+except ImportError:  # pragma: no cover - only before the parts are merged
+
+    def group_name(run_uuid: Any) -> str:
+        """The channel-layer group of a run (``loadrun_<uuid hex>``)."""
+        return f"loadrun_{getattr(run_uuid, 'hex', str(run_uuid).replace('-', ''))}"
 
 
 class LoadRunConsumer(AsyncJsonWebsocketConsumer):

@@ -14,7 +14,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from playwright.sync_api import expect
 
-from omni.loadtest.consumers import group_name
+from omni.loadtest.live import group_name
 from omni.loadtest.models import LoadRun
 from omni.tenants.models import Membership, Role
 from omni.tenants.services import create_organization
