@@ -26,12 +26,22 @@ ORG_MANAGE = "org:manage"
 AUDIT_READ = "audit:read"
 PRIVACY_MANAGE = "privacy:manage"  # retention periods and legal hold: owners only
 USAGE_READ = "usage:read"  # the usage dashboard of real MCP traffic (omni/monitoring/usage)
+LOADTEST_READ = "loadtest:read"  # load-test profiles, runs, reports, trends (omni/loadtest)
+LOADTEST_RUN = "loadtest:run"  # start and cancel load runs, edit profiles, save baselines
 
 API_KEY_SCOPES: tuple[str, ...] = (TOOLS_CALL, PROMPTS_READ, RESOURCES_READ)
 
-_READ = frozenset({PROMPTS_READ, RESOURCES_READ, REGISTRY_READ})
+_READ = frozenset({PROMPTS_READ, RESOURCES_READ, REGISTRY_READ, LOADTEST_READ})
 _USE = _READ | {TOOLS_CALL}
-_MANAGE = _USE | {REGISTRY_WRITE, MEMBERS_MANAGE, KEYS_MANAGE, ORG_MANAGE, AUDIT_READ, USAGE_READ}
+_MANAGE = _USE | {
+    REGISTRY_WRITE,
+    MEMBERS_MANAGE,
+    KEYS_MANAGE,
+    ORG_MANAGE,
+    AUDIT_READ,
+    USAGE_READ,
+    LOADTEST_RUN,
+}
 
 ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
     "owner": _MANAGE | {PRIVACY_MANAGE},

@@ -23,6 +23,8 @@ from omni.registry.access import MANAGE_CAPABILITY as ACCESS_MANAGE
 from omni.tenants.permissions import (
     AUDIT_READ,
     KEYS_MANAGE,
+    LOADTEST_READ,
+    LOADTEST_RUN,
     MEMBERS_MANAGE,
     ORG_MANAGE,
     PRIVACY_MANAGE,
@@ -180,10 +182,34 @@ CLASSIFICATION: dict[str, str] = {
     "privacy:org_export": OWNER,
     "privacy:org_delete": OWNER,
     "privacy:org_cancel": OWNER,
+    # load tests (omni/loadtest/urls.py): members read, owners and admins run and edit
+    **{
+        f"loadtest:{name}": LOADTEST_READ
+        for name in ("runs", "run", "run_export", "profiles", "profile", "compare", "trend", "baselines")
+    },
+    **{
+        f"loadtest:{name}": LOADTEST_RUN
+        for name in (
+            "start",
+            "run_cancel",
+            "run_baseline",
+            "profile_create",
+            "profile_edit",
+            "profile_delete",
+            "baseline_delete",
+        )
+    },
 }
 
 # Values for URL parameters: the organization's slug, ids that match nothing.
-FILLERS = {"slug": None, "username": "nobody-here", "fmt": "csv", "token": "not-a-real-token"}
+FILLERS = {
+    "slug": None,
+    "username": "nobody-here",
+    "fmt": "csv",
+    "token": "not-a-real-token",
+    "profile": "no-such-profile",
+    "baseline": "no-such-baseline",
+}
 SKIPPED_NAMESPACES = {"admin"}  # Django's admin: staff only, its own tests
 
 

@@ -73,6 +73,8 @@ MATRIX = {
     p.AUDIT_READ: {"owner", "admin"},
     p.PRIVACY_MANAGE: {"owner"},
     p.USAGE_READ: {"owner", "admin"},
+    p.LOADTEST_READ: {"owner", "admin", "member", "viewer"},
+    p.LOADTEST_RUN: {"owner", "admin"},
 }
 
 

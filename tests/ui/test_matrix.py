@@ -17,6 +17,8 @@ from omni.tenants.invitations import create_invitation
 from omni.tenants.models import Membership
 from omni.tenants.permissions import (
     KEYS_MANAGE,
+    LOADTEST_READ,
+    LOADTEST_RUN,
     MEMBERS_MANAGE,
     ORG_MANAGE,
     PROMPTS_READ,
@@ -29,6 +31,7 @@ from omni.tenants.permissions import (
 )
 from tests.factories import (
     ApiKeyFactory,
+    LoadRunFactory,
     PromptFactory,
     ResourceFactory,
     ServerConnectionFactory,
@@ -60,6 +63,15 @@ SERVER_DATA = {
     "timeout_seconds": "5",
     "save_anyway": "1",  # nothing listens there: save without the connection test's verdict
 }
+
+LOAD_PROFILE_YAML = """name: matrix-profile
+mode: "2026-07-28"
+target: gateway
+operations:
+  - tools/list
+arrival: {model: closed, users: 1}
+duration: 1s
+"""
 
 ROUTES = [
     Route("dashboard", "get", "/o/{slug}/", None, 200),
@@ -124,6 +136,20 @@ ROUTES = [
     Route("resource_override", "post", "/o/{slug}/resources/{gresource}/override/", REGISTRY_WRITE, 302),
     Route("usage", "get", "/o/{slug}/usage/", USAGE_READ, 200),
     Route("usage_csv", "get", "/o/{slug}/usage/?fmt=csv&range=7d", USAGE_READ, 200),
+    Route("loadtests", "get", "/o/{slug}/loadtests/", LOADTEST_READ, 200),
+    Route("loadtest_run", "get", "/o/{slug}/loadtests/runs/{loadrun}/", LOADTEST_READ, 200),
+    Route("loadtest_profiles", "get", "/o/{slug}/loadtests/profiles/", LOADTEST_READ, 200),
+    Route("loadtest_trend", "get", "/o/{slug}/loadtests/trend/?profile=smoke", LOADTEST_READ, 200),
+    Route("loadtest_start_form", "get", "/o/{slug}/loadtests/start/", LOADTEST_RUN, 200),
+    Route(
+        "loadtest_profile_create",
+        "post",
+        "/o/{slug}/loadtests/profiles/new/",
+        LOADTEST_RUN,
+        302,
+        {"name": "matrix-profile", "source": LOAD_PROFILE_YAML, "schedule": ""},
+    ),
+    Route("loadtest_cancel", "post", "/o/{slug}/loadtests/runs/{loadrun}/cancel/", LOADTEST_RUN, 302),
 ]
 ROLES = ["owner", "admin", "member", "viewer"]
 
@@ -144,6 +170,7 @@ def objects(world) -> dict[str, str]:
         "gserver": str(ServerConnectionFactory(name=f"g-{acme.slug}").uuid),
         "key": str(ApiKeyFactory(organization=acme).pk),
         "member": victim.username,
+        "loadrun": str(LoadRunFactory(organization=acme, status="completed").uuid),
         "invitation": str(
             create_invitation(
                 OrgContext(organization=acme, principal="test", role="owner"),
