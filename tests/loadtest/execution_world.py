@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
 from channels.layers import get_channel_layer
 
 from omni.loadtest.models import LoadRun, LoadShard
@@ -115,28 +114,3 @@ def run_and_listen(run: LoadRun, timeout: float = 60) -> tuple[LoadRun, list[dic
         return finished, await listener.drain()
 
     return asyncio.run(main())
-
-
-@pytest.fixture
-def templates_compat(monkeypatch):
-    """MERGE WORKAROUND (remove when fixed): the profiles part calls
-    ``omni.loadtest.generator.validate_templates(arguments)`` expecting a list of messages, the
-    generator part defines ``validate_templates(spec)`` that raises ``TemplateError`` for a spec
-    without operations, so every profile whose operations have arguments is refused after the
-    merge. This adapter gives the profiles part what it expects, through the generator's own check."""
-    from omni.loadtest import generator
-    from omni.loadtest.generator.templates import TemplateError
-
-    check = generator.validate_templates
-
-    def adapter(value: Any) -> list[str]:
-        op = {"label": "x", "kind": "tools/call", "name": "x", "weight": 1.0, "arguments": value}
-        if isinstance(value, str):
-            op = {"label": "x", "kind": "resources/read", "uri": value, "weight": 1.0}
-        try:
-            check({"operations": [op]})
-        except TemplateError as exc:
-            return [str(exc)]
-        return []
-
-    monkeypatch.setattr(generator, "validate_templates", adapter)

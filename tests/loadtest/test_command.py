@@ -15,9 +15,8 @@ from django.core.management import CommandError, call_command
 from omni.loadtest.models import LoadBaseline, LoadRun
 from omni.registry.models import ServerConnection
 from tests.gateway.world import make_tenant
-from tests.loadtest.execution_world import templates_compat  # noqa: F401 (a fixture)
 
-pytestmark = [pytest.mark.live, pytest.mark.usefixtures("templates_compat")]
+pytestmark = [pytest.mark.live]
 
 PROFILE = """
 name: echo-load

@@ -18,10 +18,9 @@ from omni.loadtest import hdr
 from omni.loadtest.execution import start_run, wait_for_run
 from omni.loadtest.models import LoadRun, LoadShard
 from tests.gateway.world import make_tenant
-from tests.loadtest.execution_world import templates_compat  # noqa: F401 (a fixture)
 from tests.loadtest.workers import Workers
 
-pytestmark = [pytest.mark.live, pytest.mark.usefixtures("templates_compat")]
+pytestmark = [pytest.mark.live]
 
 SMOKE = """
 name: smoke-all-samples
