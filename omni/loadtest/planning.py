@@ -73,10 +73,40 @@ def _endpoints(run: LoadRun, phase: str, keys: dict[str, str], base_url: str | N
     return endpoints
 
 
+def _unprefixed(name: Any, server: str) -> Any:
+    prefix = f"{server}__"
+    return name[len(prefix) :] if isinstance(name, str) and name.startswith(prefix) else name
+
+
+def operations_for(profile: dict[str, Any], server: str | None) -> list[dict[str, Any]]:
+    """The profile's operations as ``server`` alone knows them: a server measured directly names
+    its tools without the gateway's ``<server>__`` namespace (in scenario steps too)."""
+    if not server:
+        return profile["operations"]
+    out = []
+    for op in profile["operations"]:
+        op = dict(op)
+        if op.get("kind") in ("tools/call", "prompts/get") and "name" in op:
+            op["name"] = _unprefixed(op["name"], server)
+        if op.get("steps"):
+            steps = []
+            for step in op["steps"]:
+                step = dict(step)
+                params = dict(step.get("params") or {})
+                if step.get("operation") in ("tools/call", "prompts/get") and "name" in params:
+                    params["name"] = _unprefixed(params["name"], server)
+                step["params"] = params
+                steps.append(step)
+            op["steps"] = steps
+        out.append(op)
+    return out
+
+
 def _spec(
     run: LoadRun, phase: str, index: int, shards: int, endpoints: list, arrival: dict
 ) -> dict[str, Any]:
     profile = run.spec
+    server = profile.get("direct") if phase == "direct" else targets.server_name(profile["target"])
     spec: dict[str, Any] = {
         "run": str(run.uuid),
         "phase": phase,
@@ -84,7 +114,7 @@ def _spec(
         "shards": shards,
         "mode": profile["mode"],
         "endpoints": endpoints,
-        "operations": profile["operations"],
+        "operations": operations_for(profile, server),
         "arrival": arrival,
         "warmup_s": profile["warmup_s"],
         "duration_s": profile["duration_s"],

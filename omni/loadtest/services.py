@@ -13,13 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
 from omni.loadtest import targets
 from omni.loadtest.bounds import check_bounds, check_quotas
 from omni.loadtest.credentials import release_credentials
 from omni.loadtest.errors import RunRefused
-from omni.loadtest.models import LoadProfile, LoadRun, LoadShard
+from omni.loadtest.models import LoadProfile, LoadRun
 from omni.loadtest.planning import plan_shards
 from omni.loadtest.profiles import ProfileError, parse_profile, shipped_profiles
 from omni.loadtest.profiles.parse import target_problem
@@ -216,22 +215,10 @@ def create_run(
 
 
 def cancel_run(run: LoadRun) -> None:
-    """Ask ``run`` to stop: its shards poll the flag (``is_cancelled``) and return what they
-    measured. Shards not started yet are cancelled at once; a run with nothing started is finished
-    as cancelled and its keys are revoked (a running run's are revoked when it finishes)."""
-    now = timezone.now()
-    with transaction.atomic():
-        runs = LoadRun.objects.for_org(run.organization).filter(pk=run.pk)
-        runs.update(cancel_requested=True)
-        shards = LoadShard.objects.for_org(run.organization).filter(run=run)
-        shards.filter(status=LoadShard.Status.QUEUED).update(
-            status=LoadShard.Status.CANCELLED, finished_at=now
-        )
-        nothing_started = not shards.exclude(status=LoadShard.Status.CANCELLED).exists()
-        if nothing_started:
-            runs.filter(status__in=[LoadRun.Status.QUEUED, LoadRun.Status.RUNNING]).update(
-                status=LoadRun.Status.CANCELLED, finished_at=now
-            )
+    """Ask ``run`` to stop: its running shards poll the flag and return what they measured (kept
+    in the partial report), queued ones are revoked and skipped, a run none of whose shards started
+    ends now; the run's keys are revoked when it finishes (``execution.request_cancel``)."""
+    from omni.loadtest.execution import request_cancel
+
+    request_cancel(run)
     run.refresh_from_db()
-    if run.status == LoadRun.Status.CANCELLED:
-        release_credentials(run)

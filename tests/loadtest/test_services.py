@@ -233,9 +233,12 @@ def test_lifted_limits_make_the_runs_keys_exempt_from_rate_limits(world):
 
 
 # --------------------------------------------------------------------------- cancel
-def test_cancelling_a_run_that_has_not_started_finishes_it_and_revokes_its_keys(world):
+def test_cancelling_a_run_that_has_not_started_finishes_it_and_revokes_its_keys(
+    world, django_capture_on_commit_callbacks
+):
     run = create_run(world.org, TINY, user=world.admin, shards=2)
-    cancel_run(run)
+    with django_capture_on_commit_callbacks(execute=True):
+        cancel_run(run)
     run.refresh_from_db()
     assert run.cancel_requested and run.status == "cancelled" and run.finished_at is not None
     shards = LoadShard.objects.for_org(world.org).filter(run=run)
@@ -253,7 +256,11 @@ def test_cancelling_a_running_run_flags_it_and_cancels_only_the_shards_not_start
     run.refresh_from_db()
     assert run.cancel_requested and run.status == "running"
     statuses = dict(LoadShard.objects.for_org(world.org).filter(run=run).values_list("index", "status"))
-    assert statuses == {0: "running", 1: "cancelled"}
+    assert statuses == {0: "running", 1: "queued"}
+    from omni.loadtest.execution import _claim
+
+    queued = LoadShard.objects.for_org(world.org).get(run=run, index=1)
+    assert _claim(queued.pk) == "cancelled"  # a worker that takes it skips it
     assert not run_key(run).is_revoked  # the running shard still measures until it sees the flag
 
 

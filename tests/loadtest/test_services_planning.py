@@ -121,3 +121,21 @@ def test_multi_tenant_endpoints_are_weighted_per_organization_with_a_key_each(wo
 
     orgs = [authenticate_api_key(k.removeprefix("Bearer ")).organization for k in keys]
     assert orgs == [world.org, world.other]
+
+
+def test_the_server_alone_is_sent_its_own_tool_names(world):
+    """The gateway namespaces a server's tools (utilities__calculate); the server measured
+    directly knows them as "calculate", in scenario steps too."""
+    source = TINY.replace(
+        "operations:\n",
+        "operations:\n  - {tool: utilities__calculate, arguments: {expression: '1+1'}}\n"
+        "  - scenario:\n      - {operation: tools/call, params: {name: utilities__generate_uuid, arguments: {}}}\n",
+        1,
+    )
+    run = create_run(world.org, source + "direct: utilities\n", user=world.admin)
+    (main,), (direct,) = shards_of(run, "main"), shards_of(run, "direct")
+    names = [op.get("name") for op in main.spec["operations"]]
+    assert "utilities__calculate" in names
+    assert "calculate" in [op.get("name") for op in direct.spec["operations"]]
+    (scenario,) = [op for op in direct.spec["operations"] if op["kind"] == "scenario"]
+    assert scenario["steps"][0]["params"]["name"] == "generate_uuid"
