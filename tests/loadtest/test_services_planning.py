@@ -129,7 +129,8 @@ def test_the_server_alone_is_sent_its_own_tool_names(world):
     source = TINY.replace(
         "operations:\n",
         "operations:\n  - {tool: utilities__calculate, arguments: {expression: '1+1'}}\n"
-        "  - scenario:\n      - {operation: tools/call, params: {name: utilities__generate_uuid, arguments: {}}}\n",
+        "  - scenario:\n"
+        "      - {operation: tools/call, params: {name: utilities__generate_uuid, arguments: {}}}\n",
         1,
     )
     run = create_run(world.org, source + "direct: utilities\n", user=world.admin)
