@@ -544,15 +544,21 @@ async def call_tool(
     what = f"tools/call {tool}"
     meta = {ORG_META_KEY: org_slug}
     if log is not None:
+        log, delivered = _tracked(log)
         async with (
             _forward_span(target, "tools/call", tool),
             _guard(target, what),
             open_client(target, logging_callback=log, log_level=log_level) as client,
         ):
-            if log_level is not None and client.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            if (
+                log_level is not None
+                and client.protocol_version not in MODERN_PROTOCOL_VERSIONS
+                and client.server_capabilities.logging is not None
+            ):
                 # A handshake-era server hears the level on its own session (logging/setLevel).
                 await set_logging_level(client, log_level)
             result = await client.call_tool(tool, arguments, progress_callback=progress, meta=meta)
+            await delivered()
         return _check_size(target, what, result)
     async with (
         _forward_span(target, "tools/call", tool),
@@ -561,6 +567,35 @@ async def call_tool(
     ):
         result = await client.call_tool(tool, arguments, progress_callback=progress, meta=meta)
     return _check_size(target, what, result)
+
+
+LOG_DRAIN_SECONDS = 5.0
+
+
+def _tracked(log: Callable[[Any], Any]) -> tuple[Callable[[Any], Any], Callable[[], Any]]:
+    """``log`` counted, and a wait for the messages being forwarded: the SDK client runs each
+    notification in a task of its own, so the server's log messages, sent before its answer, may
+    still be on their way when the answer is back; they must reach the caller before the answer."""
+    state = {"busy": 0}
+    idle = asyncio.Event()
+    idle.set()
+
+    async def counted(entry: Any) -> None:
+        state["busy"] += 1
+        idle.clear()
+        try:
+            await log(entry)
+        finally:
+            state["busy"] -= 1
+            if not state["busy"]:
+                idle.set()
+
+    async def delivered() -> None:
+        await asyncio.sleep(0)  # the notification tasks received before the answer start first
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(idle.wait(), LOG_DRAIN_SECONDS)
+
+    return counted, delivered
 
 
 async def set_logging_level(client: Client, level: str) -> None:
