@@ -3,10 +3,11 @@
 A gateway session's subscriptions are kept on the session itself (``attr_subscriptions``: a
 bounded list of ``[server key, uri]``, ended with the session), and an index per server and URI
 names the sessions that subscribed (a Redis set, or a dict without Redis). The downstream side is
-one *watch* client per server connection and process: the first subscription to a URI in a
-process subscribes it there (``resources/subscribe`` on the server), and the server's
-``notifications/resources/updated`` for it is appended to the standalone stream of every open
-session in the index — whichever process holds that stream delivers it. The watch client is
+the server connection's pooled client, held by this process while it watches (so it is not closed
+as idle): the first subscription to a URI in a process subscribes it there (``resources/subscribe``
+on the server), and the server's ``notifications/resources/updated`` for it is appended to the
+standalone stream of every open session in the index — whichever process holds that stream
+delivers it. The held client is
 shared (also by organizations using a global server), so the fan-out is per gateway session: only
 the sessions that subscribed (after the access rules allowed them the URI) hear an update.
 
@@ -164,6 +165,9 @@ async def _forget(server_key: str, uri: str, session_id: str) -> None:
                 await watch.pooled.client.unsubscribe_resource(uri)
         except Exception as exc:  # the server forgot it, or went away: nothing left to undo
             logger.info("unsubscribe of %s on %s failed: %r", uri[:200], server_key, exc)
+        if not watch.uris:  # nothing watched: the client goes back to the pool
+            _watches.pop((id(asyncio.get_running_loop()), server_key), None)
+            watch.pooled.release()
 
 
 async def _watch(target: Any, uri: str) -> None:
@@ -174,27 +178,43 @@ async def _watch(target: Any, uri: str) -> None:
     lock = _locks.setdefault(key, asyncio.Lock())
     async with lock:
         watch = _watches.get(key)
-        if watch is None or not watch.pooled.usable:
-
-            def lost(exc: BaseException, key: tuple[int, str] = key) -> None:
-                logger.warning("watch client of %s ended (its subscriptions are lost): %r", target.name, exc)
-                _watches.pop(key, None)
-
-            opened = await pool._start(f"watch:{target.key}", lambda: downstream.open_client(target), lost)
-            watch = _watches[key] = _Watch(opened)
-        client = watch.pooled.client
-        if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
-            raise SubscriptionRefused(
-                f"server '{target.name}' speaks {client.protocol_version}: it offers no resources/subscribe"
+        if watch is not None and not watch.pooled.usable:  # its client failed: subscriptions lost
+            logger.warning("watch client of %s was lost; its subscriptions with it", target.name)
+            watch.pooled.release()
+            watch = None
+        if watch is None:
+            # The server's shared pooled client, held (one lease) while it watches: a stdio server
+            # is one process whose state the tools change, and a held client is never idle-closed.
+            max_clients, per_client = downstream._pool_size(target)
+            held = await pool.pool().acquire(
+                target.pool_key(),
+                lambda: downstream.open_client(target),
+                max_clients=max_clients,
+                calls_per_client=per_client,
             )
-        capability = client.server_capabilities.resources
-        if capability is None or not capability.subscribe:
-            raise SubscriptionRefused(f"server '{target.name}' does not offer resource subscriptions")
-        if uri not in watch.uris:
-            with warnings.catch_warnings():  # resources/subscribe is deprecated in 2026-07-28 only
-                warnings.simplefilter("ignore", MCPDeprecationWarning)
-                await client.subscribe_resource(uri)
-            watch.uris.add(uri)
+            watch = _watches[key] = _Watch(held)
+        try:
+            await _subscribe_on(watch, target, uri)
+        finally:
+            if not watch.uris:  # nothing watched (refused): the client goes back to the pool
+                _watches.pop(key, None)
+                watch.pooled.release()
+
+
+async def _subscribe_on(watch: _Watch, target: Any, uri: str) -> None:
+    client = watch.pooled.client
+    if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        raise SubscriptionRefused(
+            f"server '{target.name}' speaks {client.protocol_version}: it offers no resources/subscribe"
+        )
+    capability = client.server_capabilities.resources
+    if capability is None or not capability.subscribe:
+        raise SubscriptionRefused(f"server '{target.name}' does not offer resource subscriptions")
+    if uri not in watch.uris:
+        with warnings.catch_warnings():  # resources/subscribe is deprecated in 2026-07-28 only
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            await client.subscribe_resource(uri)
+        watch.uris.add(uri)
 
 
 async def relay(target: Any, uri: str) -> int:
@@ -214,7 +234,7 @@ async def relay(target: Any, uri: str) -> int:
 
 
 def close_watches() -> None:
-    """Close every watch client (tests)."""
+    """Give every held client back to its pool (tests)."""
     for watch in _watches.values():
-        watch.pooled.retire()
+        watch.pooled.release()
     _watches.clear()

@@ -99,9 +99,9 @@ async def subscribe(ctx: Any, params: types.SubscribeRequestParams) -> types.Emp
 
 
 async def unsubscribe(ctx: Any, params: types.UnsubscribeRequestParams) -> types.EmptyResult:
+    # A request's session object is new per request; its connection is the downstream session.
     sessions = subscribed.get(str(params.uri), [])
-    if ctx.session in sessions:
-        sessions.remove(ctx.session)
+    sessions[:] = [s for s in sessions if s._connection is not ctx.session._connection]
     return types.EmptyResult()
 
 

@@ -28,7 +28,7 @@ pytestmark = [
 ]
 
 RESOURCES_SERVER = str(Path(__file__).with_name("resources_server.py"))
-MODES = ["legacy", "2026-07-28"]
+MODES = ["legacy", "auto"]  # auto: the SDK probes and speaks 2026-07-28
 
 
 def _add_server(tenant: Tenant, name: str = "res") -> None:
