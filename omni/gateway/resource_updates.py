@@ -21,6 +21,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import uuid
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -217,6 +218,33 @@ async def _subscribe_on(watch: _Watch, target: Any, uri: str) -> None:
         watch.uris.add(uri)
 
 
+# --------------------------------------------------------------------------- subscriptions/listen
+LISTENER_PREFIX = "listen-"
+UPDATES_STREAM = "updates"
+
+
+def new_listener_id() -> str:
+    """The id of one 2026-07-28 ``subscriptions/listen`` stream: a pseudo-session whose
+    ``updates`` stream carries the URIs that changed (tailed by the listening request)."""
+    return f"{LISTENER_PREFIX}{uuid.uuid4().hex}"
+
+
+async def listen_subscribe(listener_id: str, target: Any | None, uri: str) -> None:
+    """Subscribe a listen stream to ``uri`` (its server's, or a database resource when None)."""
+    if target is not None:
+        await _watch(target, uri)
+    await _index_add(target.key if target is not None else "", uri, listener_id)
+
+
+async def listen_ended(listener_id: str, subscriptions: list[tuple[str, str]]) -> None:
+    """The listen stream closed: forget its subscriptions (never raises)."""
+    for server_key, uri in subscriptions:
+        try:
+            await _forget(server_key, uri, listener_id)
+        except Exception as exc:
+            logger.warning("subscription of listener %s… not cleared: %r", listener_id[:16], exc)
+
+
 async def relay(target: Any, uri: str) -> int:
     """The server says ``uri`` changed: tell every open session that subscribed to it (through its
     standalone stream). Returns how many sessions were told."""
@@ -225,6 +253,10 @@ async def relay(target: Any, uri: str) -> int:
     data = json.dumps({"jsonrpc": "2.0", **message.model_dump(by_alias=True, mode="json", exclude_none=True)})
     told = 0
     for session_id in await _index_members(target.key, uri):
+        if session_id.startswith(LISTENER_PREFIX):  # a subscriptions/listen stream (2026-07-28)
+            await backend.append(session_id, UPDATES_STREAM, uri)
+            told += 1
+            continue
         if not await backend.alive(session_id):
             await _index_remove(target.key, uri, session_id)
             continue

@@ -304,3 +304,41 @@ async def test_completion_from_database_and_servers(live_server, acme, globex, m
             types.ResourceTemplateReference(uri="topics://{topic}/summary"), {"name": "topic", "value": "w"}
         )
         assert empty.completion.values == []  # acme's resources are not globex's
+
+
+async def test_listen_with_resource_subscriptions(live_server, acme):
+    """A 2026-07-28 caller's subscriptions/listen honors the URIs it may read and that can be
+    watched, and carries their updates; a hidden or unknown URI is left out of the ack."""
+    await _with_server(acme, live_server.mcp_url)
+
+    def deny() -> None:
+        AccessRule.objects.create(
+            organization=acme.org, role="member", kind="resource", pattern="files://hidden/*", effect="deny"
+        )
+
+    await sync_to_async(deny)()
+    wanted = ["files://l/content", "files://hidden/content", "nowhere://x", "memo://acme/readme"]
+    async with connect(live_server.mcp_url, acme.key) as client:
+        assert client.protocol_version == "2026-07-28"
+        async with client.listen(resource_subscriptions=wanted) as subscription:
+            assert sorted(subscription.honored.resource_subscriptions) == [
+                "files://l/content",
+                "memo://acme/readme",
+            ]
+            got: list[str] = []
+
+            async def read_events() -> None:
+                async for event in subscription:
+                    got.append(getattr(event, "uri", ""))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(read_events)
+                await _touch_until(client, "files://l/content", got, "files://l/content")
+                tg.cancel_scope.cancel()
+        watchers = await client.call_tool("res__subscribers", {"uri": "files://l/content"})
+        for _ in range(50):  # the listen's end unsubscribes the server (bounded wait)
+            if watchers.content[0].text == "0":
+                break
+            await anyio.sleep(0.2)
+            watchers = await client.call_tool("res__subscribers", {"uri": "files://l/content"})
+        assert watchers.content[0].text == "0"
