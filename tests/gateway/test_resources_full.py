@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 
 import anyio
+import httpx2
 import mcp_types as types
 import pytest
 from asgiref.sync import sync_to_async
@@ -19,6 +20,7 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from omni.registry.access_models import AccessRule
 from omni.registry.models import Prompt, Resource, ServerConnection
+from tests.gateway import rawmcp
 from tests.gateway.conftest import connect
 from tests.gateway.world import Tenant
 
@@ -28,6 +30,7 @@ pytestmark = [
 ]
 
 RESOURCES_SERVER = str(Path(__file__).with_name("resources_server.py"))
+V = "2025-11-25"
 MODES = ["legacy", "auto"]  # auto: the SDK probes and speaks 2026-07-28
 
 
@@ -46,6 +49,10 @@ async def _with_server(tenant: Tenant, url: str) -> Tenant:
     """Register the resources server for ``tenant`` and wait (bounded) until the gateway at ``url``
     lists it: a server added a moment ago may still be listing."""
     await sync_to_async(_add_server)(tenant)
+    return await _listed(tenant, url)
+
+
+async def _listed(tenant: Tenant, url: str) -> Tenant:
     names: set[str] = set()
     async with connect(url, tenant.key) as client:
         for _ in range(120):
@@ -342,3 +349,69 @@ async def test_listen_with_resource_subscriptions(live_server, acme):
             await anyio.sleep(0.2)
             watchers = await client.call_tool("res__subscribers", {"uri": "files://l/content"})
         assert watchers.content[0].text == "0"
+
+
+def _chatty_levels(url: str, key: str, session: str) -> list[str]:
+    payload = {
+        "jsonrpc": "2.0",
+        "id": 9,
+        "method": "tools/call",
+        "params": {"name": "res__chatty", "arguments": {}},
+    }
+    response = rawmcp.post(url, payload, key=key, session=session, version=V)
+    messages = rawmcp.messages_of(response)
+    assert any(m.get("id") == 9 and "result" in m for m in messages), response.text
+    return [m["params"]["level"] for m in messages if m.get("method") == "notifications/message"]
+
+
+async def test_session_settings_and_subscriptions_span_web_processes(live_server_factory, acme):
+    """A session's log level and its subscriptions are kept in Redis: set on one web process, they
+    hold on another; an update the server sends reaches the session's stream whichever process
+    forwarded the subscription."""
+    a = live_server_factory.start()
+    b = live_server_factory.start()
+    await _with_server(acme, a.mcp_url)
+    await _listed(acme, b.mcp_url)  # both processes have listed the server
+
+    def scenario() -> None:
+        session, _ = rawmcp.initialize(a.mcp_url, acme.key, V)
+        assert _chatty_levels(b.mcp_url, acme.key, session) == []
+        assert "result" in rawmcp.rpc(
+            a.mcp_url, acme.key, session, "logging/setLevel", {"level": "error"}, version=V
+        )
+        assert _chatty_levels(b.mcp_url, acme.key, session) == ["error"]
+        assert _chatty_levels(a.mcp_url, acme.key, session) == ["error"]
+        uri = "files://span/content"
+        subscribed = rawmcp.rpc(a.mcp_url, acme.key, session, "resources/subscribe", {"uri": uri}, version=V)
+        assert "result" in subscribed, subscribed
+        # Process a holds the server's subscription; the session's stream is read on process b.
+        with httpx2.stream(
+            "GET",
+            b.mcp_url,
+            headers={
+                **acme.headers,
+                "Accept": "text/event-stream",
+                "Mcp-Session-Id": session,
+                "MCP-Protocol-Version": V,
+            },
+            timeout=30,
+        ) as stream:
+            assert stream.status_code == 200
+            chunks = stream.iter_text()
+            seen = next(chunks)  # the priming event: the stream's position is fixed from here on
+            touched = rawmcp.rpc(
+                a.mcp_url,
+                acme.key,
+                session,
+                "tools/call",
+                {"name": "res__touch", "arguments": {"uri": uri}},
+                version=V,
+            )
+            assert "touched" in touched["result"]["content"][0]["text"]
+            for chunk in chunks:  # ends at the update, or at the 30 s read timeout
+                seen += chunk
+                if "notifications/resources/updated" in seen:
+                    break
+            assert uri in seen and "notifications/resources/updated" in seen
+
+    await sync_to_async(scenario)()
