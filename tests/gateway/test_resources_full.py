@@ -8,6 +8,7 @@ client (legacy and 2026-07-28), and a real stdio server written with the SDK
 from __future__ import annotations
 
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -381,6 +382,9 @@ async def test_session_settings_and_subscriptions_span_web_processes(live_server
         )
         assert _chatty_levels(b.mcp_url, acme.key, session) == ["error"]
         assert _chatty_levels(a.mcp_url, acme.key, session) == ["error"]
+        # A second session without a log level (a call with logs gets a downstream client of its
+        # own: for a stdio server, a process of its own, which would not see the subscription).
+        session, _ = rawmcp.initialize(a.mcp_url, acme.key, V)
         uri = "files://span/content"
         subscribed = rawmcp.rpc(a.mcp_url, acme.key, session, "resources/subscribe", {"uri": uri}, version=V)
         assert "result" in subscribed, subscribed
@@ -408,10 +412,11 @@ async def test_session_settings_and_subscriptions_span_web_processes(live_server
                 version=V,
             )
             assert "touched" in touched["result"]["content"][0]["text"]
-            for chunk in chunks:  # ends at the update, or at the 30 s read timeout
+            deadline = time.monotonic() + 60  # keep-alives reset the read timeout: bound the loop
+            for chunk in chunks:
                 seen += chunk
-                if "notifications/resources/updated" in seen:
+                if "notifications/resources/updated" in seen or time.monotonic() > deadline:
                     break
-            assert uri in seen and "notifications/resources/updated" in seen
+            assert uri in seen and "notifications/resources/updated" in seen, (touched, seen)
 
     await sync_to_async(scenario)()
