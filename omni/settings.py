@@ -390,6 +390,10 @@ MCP_MAX_BODY_BYTES = env_int("MCP_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 MCP_FORWARD_TIMEOUT = env_float("MCP_FORWARD_TIMEOUT", 30.0, minimum=0.1)
 MCP_SESSION_IDLE_SECONDS = env_int("MCP_SESSION_IDLE_SECONDS", 30 * 60, minimum=10)
 MCP_PAGE_SIZE = env_int("MCP_PAGE_SIZE", 50, minimum=1)
+# resources/subscribe: subscriptions one session may hold; resource links from tool results that
+# the gateway remembers per organization (so resources/read routes them to their server).
+MCP_SUBSCRIPTIONS_PER_SESSION = env_int("MCP_SUBSCRIPTIONS_PER_SESSION", 100, minimum=1)
+MCP_RESOURCE_LINKS_PER_ORG = env_int("MCP_RESOURCE_LINKS_PER_ORG", 1000, minimum=1)
 MCP_EVENT_HISTORY = env_int("MCP_EVENT_HISTORY", 1000, minimum=10)
 # How long a downstream server's tool list stays cached before it is asked again.
 MCP_DOWNSTREAM_TOOLS_TTL = env_int("MCP_DOWNSTREAM_TOOLS_TTL", 300, minimum=0)

@@ -69,6 +69,13 @@ class ResourceRoute:
 
 
 @dataclass
+class TemplateRoute:
+    target: downstream.Target
+    original_name: str
+    template: types.ResourceTemplate  # as exposed: the name namespaced, the URI template unchanged
+
+
+@dataclass
 class Catalogue:
     org_id: int
     tools: list[types.Tool] = field(default_factory=list)
@@ -80,6 +87,9 @@ class Catalogue:
     # database's own prompts and resources win a name or URI clash).
     prompt_routes: dict[str, PromptRoute] = field(default_factory=dict)
     resource_routes: dict[str, ResourceRoute] = field(default_factory=dict)
+    # Resource templates of the downstream servers, by namespaced name (a URI template the
+    # database's templates already have is left out: the database wins).
+    template_routes: dict[str, TemplateRoute] = field(default_factory=dict)
     # Servers that could not be listed, with the reason (tools/list leaves them out).
     unavailable: dict[str, str] = field(default_factory=dict)
     # The tools of those servers, as far as their last good listing in this process knows them
@@ -113,6 +123,7 @@ class Catalogue:
         view.routes = {n: r for n, r in self.routes.items() if r.target.name not in down}
         view.prompt_routes = {n: r for n, r in self.prompt_routes.items() if r.target.name not in down}
         view.resource_routes = {u: r for u, r in self.resource_routes.items() if r.target.name not in down}
+        view.template_routes = {n: r for n, r in self.template_routes.items() if r.target.name not in down}
         view.unavailable = dict(self.unavailable)
         view.withheld = dict(self.withheld)
         for target in self._targets():
@@ -123,9 +134,19 @@ class Catalogue:
                 view.withheld.setdefault(route.target.name, []).append(name)
         return view
 
+    def target_named(self, name: str) -> downstream.Target | None:
+        """The organization's server called ``name`` in this catalogue (None: not, or down)."""
+        return next((t for t in self._targets() if t.name == name), None)
+
     def _targets(self) -> list[downstream.Target]:
         seen: dict[str, downstream.Target] = {}
-        for route in (*self.routes.values(), *self.prompt_routes.values(), *self.resource_routes.values()):
+        routes = (
+            *self.routes.values(),
+            *self.prompt_routes.values(),
+            *self.resource_routes.values(),
+            *self.template_routes.values(),
+        )
+        for route in routes:
             seen.setdefault(route.target.name, route.target)
         return list(seen.values())
 
@@ -391,6 +412,16 @@ async def _build(organization: Any) -> Catalogue:
         for resource in listing.resources:
             if resource.uri not in catalogue.resources and resource.uri not in catalogue.resource_routes:
                 catalogue.resource_routes[resource.uri] = ResourceRoute(target, resource)
+        known_templates = {t.uri_template for t in templates} | {
+            r.template.uri_template for r in catalogue.template_routes.values()
+        }
+        for template in listing.templates:
+            name = namespaced(target.name, template.name)
+            if template.uri_template in known_templates or name in catalogue.template_routes:
+                continue
+            known_templates.add(template.uri_template)
+            exposed_template = template.model_copy(update={"name": name})
+            catalogue.template_routes[name] = TemplateRoute(target, template.name, exposed_template)
     return catalogue
 
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import warnings
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,7 @@ from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from omni.gateway import breaker, downstream_limits, health, output_schemas, pool, tracing
@@ -153,6 +154,13 @@ def _change_handler(target: Target) -> Callable[[Any], Any]:
             logger.info("server %s says %s", target.name, message.method)
             forget_listing(target.key)
             await asyncio.to_thread(registry_changed, target.org_id, {"tools", "prompts", "resources"})
+        elif isinstance(message, types.ResourceUpdatedNotification):
+            from omni.gateway.resource_updates import relay
+
+            try:
+                await relay(target, str(message.params.uri))
+            except Exception as exc:  # Redis away: the update is lost, the client carries on
+                logger.warning("update of %s from %s not relayed: %r", message.params.uri, target.name, exc)
 
     return handle
 
@@ -431,6 +439,7 @@ class Listing:
     tools: list[types.Tool] = field(default_factory=list)
     prompts: list[types.Prompt] = field(default_factory=list)
     resources: list[types.Resource] = field(default_factory=list)
+    templates: list[types.ResourceTemplate] = field(default_factory=list)
     refused: list[tuple[str, str, int]] = field(default_factory=list)
 
 
@@ -462,7 +471,9 @@ def _within_definition_limit(target: Target, listing: Listing, kind: str, items:
     for item in items:
         size = len(item.model_dump_json(by_alias=True, exclude_none=True))
         if size > limit:
-            name = str(getattr(item, "name", "") or getattr(item, "uri", ""))
+            name = str(
+                getattr(item, "name", "") or getattr(item, "uri", "") or getattr(item, "uri_template", "")
+            )
             listing.refused.append((kind, name, size))
             logger.warning(
                 "server %s: %s %s left out: its definition is %d bytes, over the %d byte limit "
@@ -496,13 +507,27 @@ async def describe(target: Target) -> Listing:
             listing.resources = await _pages(
                 target, lambda c: client.list_resources(cursor=c), "resources", "resources"
             )
+            listing.templates = await _templates(target, client)
     if target.allowlist:
         listing.tools = [tool for tool in listing.tools if tool.name in target.allowlist]
     listing.tools = _within_definition_limit(target, listing, "tool", listing.tools)
     listing.prompts = _within_definition_limit(target, listing, "prompt", listing.prompts)
     listing.resources = _within_definition_limit(target, listing, "resource", listing.resources)
+    listing.templates = _within_definition_limit(target, listing, "template", listing.templates)
     health.answered(target)
     return listing
+
+
+async def _templates(target: Target, client: Client) -> list[types.ResourceTemplate]:
+    """The server's resource templates (all pages); none when it does not serve the method."""
+    try:
+        return await _pages(
+            target, lambda c: client.list_resource_templates(cursor=c), "resource_templates", "templates"
+        )
+    except MCPError as exc:
+        if exc.error.code == types.METHOD_NOT_FOUND:
+            return []
+        raise
 
 
 async def list_tools(target: Target) -> list[types.Tool]:
@@ -550,12 +575,21 @@ async def call_tool(
     what = f"tools/call {tool}"
     meta = {ORG_META_KEY: org_slug}
     if log is not None:
+        log, delivered = _tracked(log)
         async with (
             _forward_span(target, "tools/call", tool),
             _guard(target, what),
             open_client(target, logging_callback=log, log_level=log_level) as client,
         ):
+            if (
+                log_level is not None
+                and client.protocol_version not in MODERN_PROTOCOL_VERSIONS
+                and client.server_capabilities.logging is not None
+            ):
+                # A handshake-era server hears the level on its own session (logging/setLevel).
+                await set_logging_level(client, log_level)
             result = await client.call_tool(tool, arguments, progress_callback=progress, meta=meta)
+            await delivered()
         return _check_size(target, what, result)
     async with (
         _forward_span(target, "tools/call", tool),
@@ -563,6 +597,64 @@ async def call_tool(
         _pooled_client(target) as client,
     ):
         result = await client.call_tool(tool, arguments, progress_callback=progress, meta=meta)
+    return _check_size(target, what, result)
+
+
+LOG_DRAIN_SECONDS = 5.0
+
+
+def _tracked(log: Callable[[Any], Any]) -> tuple[Callable[[Any], Any], Callable[[], Any]]:
+    """``log`` counted, and a wait for the messages being forwarded: the SDK client runs each
+    notification in a task of its own, so the server's log messages, sent before its answer, may
+    still be on their way when the answer is back; they must reach the caller before the answer."""
+    state = {"busy": 0}
+    idle = asyncio.Event()
+    idle.set()
+
+    async def counted(entry: Any) -> None:
+        state["busy"] += 1
+        idle.clear()
+        try:
+            await log(entry)
+        finally:
+            state["busy"] -= 1
+            if not state["busy"]:
+                idle.set()
+
+    async def delivered() -> None:
+        await asyncio.sleep(0)  # the notification tasks received before the answer start first
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(idle.wait(), LOG_DRAIN_SECONDS)
+
+    return counted, delivered
+
+
+async def set_logging_level(client: Client, level: str) -> None:
+    """``logging/setLevel`` on a handshake-era downstream session (deprecated in 2026-07-28, hence
+    the SDK's warning, silenced: the gateway forwards it only to servers of those revisions)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MCPDeprecationWarning)
+        await client.set_logging_level(level)  # type: ignore[arg-type]
+
+
+async def complete(
+    target: Target,
+    ref: types.PromptReference | types.ResourceTemplateReference,
+    argument: types.CompletionArgument,
+    context: types.CompletionContext | None,
+    org_slug: str,
+) -> types.CompleteResult:
+    """``completion/complete`` on the server (``ref`` already in the server's own names)."""
+    what = "completion/complete"
+    async with _forward_span(target, what, ""), _guard(target, what), _pooled_client(target) as client:
+        if client.server_capabilities.completions is None:
+            return types.CompleteResult(completion=types.Completion(values=[]))
+        request = types.CompleteRequest(
+            params=types.CompleteRequestParams(
+                ref=ref, argument=argument, context=context, _meta={ORG_META_KEY: org_slug}
+            )
+        )
+        result = await client.session.send_request(request, types.CompleteResult)
     return _check_size(target, what, result)
 
 

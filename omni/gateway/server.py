@@ -10,26 +10,32 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import contextvars
 import json
 import logging
 import time
+import warnings
 from functools import lru_cache
 from typing import Any
 
+import anyio
 import jsonschema
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types import INVALID_PARAMS, LOG_LEVEL_META_KEY
 
-from omni.gateway import downstream, observing
+from omni.gateway import downstream, links, observing, resource_updates
 from omni.gateway.catalogue import Catalogue, cached_catalogue, get_catalogue, refreshed_catalogue
+from omni.gateway.completion import complete
 from omni.gateway.listen import subscriptions_listen
 from omni.gateway.recording import AuditTarget, record_later
+from omni.gateway.sessions import SessionRecord, current_session, get_backend
 from omni.registry import services as registry
 from omni.registry.access import uri_spellings
+from omni.registry.templating import UriTemplateError, match_uri
 from omni.security import schemas as safe_schemas
 from omni.security.limits import check_json_limits, check_uri
 from omni.tenants.context import OrgContext
@@ -189,14 +195,17 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
 
         # A 2026-07-28 caller that opted in to log messages (the reserved _meta key) gets the
         # server's log messages for this call, at its level and above.
-        log_level = _requested_log_level(ctx)
+        # A handshake-era caller gets them once it set a level for its session (logging/setLevel).
+        log_level = _requested_log_level(ctx) or await _session_log_level()
         forward_log = None
         if log_level is not None:
+            threshold = log_level
 
             async def forward_log(entry: types.LoggingMessageNotificationParams) -> None:
-                await ctx.session.send_log_message(
-                    entry.level, entry.data, entry.logger, related_request_id=ctx.request_id
-                )
+                if _at_least(entry.level, threshold):
+                    await ctx.session.send_log_message(
+                        entry.level, entry.data, entry.logger, related_request_id=ctx.request_id
+                    )
 
         try:
             result = await downstream.call_tool(
@@ -218,6 +227,7 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
                 )
             raise _downstream_error(exc) from None
         outcome = "tool_error" if result.is_error else "ok"
+        await _remember_links(org_ctx, route.target, result)
         return result
     finally:
         record_later(
@@ -232,6 +242,18 @@ async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolR
                 "arguments": arguments,
             },
         )
+
+
+async def _remember_links(
+    org_ctx: OrgContext, target: downstream.Target, result: types.CallToolResult
+) -> None:
+    """The resources a tool result hands out become readable through the gateway (links.py)."""
+    uris = links.linked_uris(result)
+    if uris:
+        try:
+            await links.remember(org_ctx.org_id, target.name, uris)
+        except Exception as exc:  # the result still goes out; only reading the links back fails
+            logger.warning("resource links of org %s not remembered: %r", org_ctx.org_id, exc)
 
 
 def _pending_listing(catalogue: Catalogue, name: str) -> asyncio.Future | None:
@@ -375,8 +397,10 @@ async def list_resource_templates(
             mime_type=t.mime_type or None,
         )
         for t in catalogue.templates
-        if catalogue.allows(org_ctx, "resource", t.uri_template)  # rules match the URI template
     ]
+    templates += [route.template for route in catalogue.template_routes.values()]
+    # Rules match the URI template (as for the database's templates).
+    templates = [t for t in templates if catalogue.allows(org_ctx, "resource", t.uri_template)]
     page, next_cursor = _page(templates, params, 0)
     return types.ListResourceTemplatesResult(resource_templates=page, next_cursor=next_cursor)
 
@@ -406,34 +430,145 @@ def _read(catalogue: Catalogue, uri: str) -> types.ReadResourceResult | None:
     return None
 
 
-async def read_resource(ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams):
-    org_ctx = _org_context(ctx)
-    _require_scope(org_ctx, "resources:read")
-    uri = str(params.uri)
+def _uri_templates(catalogue: Catalogue) -> list[str]:
+    """Every URI template of the organization: the database's, then its servers'."""
+    return [t.uri_template for t in catalogue.templates] + [
+        route.template.uri_template for route in catalogue.template_routes.values()
+    ]
+
+
+def _checked_uri(org_ctx: OrgContext, catalogue: Catalogue, uri: str) -> None:
+    """Refuse a URI that is malformed, or that an access rule denies in any of its spellings (as
+    written, normalised, as each matching template expands it): "not found", like an unknown one."""
     bad_uri = check_uri(uri)
     if bad_uri:
         raise MCPError(
             code=INVALID_PARAMS, message=f"Invalid resource URI: {bad_uri}", data={"uri": uri[:200]}
         )
-    catalogue = await get_catalogue(org_ctx.organization)
-    # Every spelling of the URI must be allowed (as written, normalised, as a template expands it):
-    # a deny rule on notes://secret/* also refuses notes://%73ecret/summary (registry/access.py).
-    spellings = uri_spellings(uri, [template.uri_template for template in catalogue.templates])
+    # A deny rule on notes://secret/* also refuses notes://%73ecret/summary (registry/access.py).
+    spellings = uri_spellings(uri, _uri_templates(catalogue))
     if not all(catalogue.allows(org_ctx, "resource", spelling) for spelling in spellings):
         _denied(org_ctx, "resource", uri)
         raise MCPError(code=INVALID_PARAMS, message=f"Resource not found: {uri}", data={"uri": uri})
-    result = _read(catalogue, uri)
+
+
+async def _serving_server(org_ctx: OrgContext, catalogue: Catalogue, uri: str) -> downstream.Target | None:
+    """The organization's server that serves ``uri``: it lists it, one of its templates matches
+    it, or one of its tools handed it out (a remembered resource link)."""
     route = catalogue.resource_routes.get(uri)
-    if result is None and route is not None:
-        try:
-            return await downstream.read_resource(route.target, uri, org_ctx.org_slug)
-        except downstream.DownstreamError as exc:
-            raise _downstream_error(exc) from None
-    if result is None:
+    if route is not None:
+        return route.target
+    for template_route in catalogue.template_routes.values():
+        with contextlib.suppress(UriTemplateError):
+            if match_uri(template_route.template.uri_template, uri) is not None:
+                return template_route.target
+    try:
+        server = await links.server_of(org_ctx.org_id, uri)
+    except Exception as exc:  # the link memory (Redis) is away: only listed and templated URIs
+        logger.warning("resource links of org %s unreadable: %r", org_ctx.org_id, exc)
+        return None
+    return catalogue.target_named(server) if server else None
+
+
+async def read_resource(ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams):
+    org_ctx = _org_context(ctx)
+    _require_scope(org_ctx, "resources:read")
+    uri = str(params.uri)
+    catalogue = await get_catalogue(org_ctx.organization)
+    _checked_uri(org_ctx, catalogue, uri)
+    result = _read(catalogue, uri)
+    if result is not None:
+        return result
+    target = await _serving_server(org_ctx, catalogue, uri)
+    if target is None:
         raise MCPError(
             code=INVALID_PARAMS, message=f"Resource not found: {params.uri}", data={"uri": params.uri}
         )
-    return result
+    try:
+        return await downstream.read_resource(target, uri, org_ctx.org_slug)
+    except downstream.DownstreamError as exc:
+        raise _downstream_error(exc) from None
+
+
+def _in_database(catalogue: Catalogue, uri: str) -> bool:
+    if uri in catalogue.resources:
+        return True
+    return any(registry.match_resource_template(t, uri) is not None for t in catalogue.templates)
+
+
+async def subscribe_resource(ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams):
+    """``resources/subscribe`` (handshake revisions): forwarded to the server that serves the URI;
+    its updates reach this session's standalone stream (``resource_updates``)."""
+    org_ctx = _org_context(ctx)
+    _require_scope(org_ctx, "resources:read")
+    record = _session_or_refuse("resources/subscribe")
+    uri = str(params.uri)
+    catalogue = await get_catalogue(org_ctx.organization)
+    _checked_uri(org_ctx, catalogue, uri)
+    target = None if _in_database(catalogue, uri) else await _serving_server(org_ctx, catalogue, uri)
+    if target is None and not _in_database(catalogue, uri):
+        raise MCPError(code=INVALID_PARAMS, message=f"Resource not found: {uri}", data={"uri": uri})
+    try:
+        timeout = target.timeout if target is not None else 30.0
+        with anyio.fail_after(timeout):
+            await resource_updates.subscribe(record, target, uri)
+    except resource_updates.SubscriptionRefused as exc:
+        raise MCPError(code=INVALID_PARAMS, message=str(exc), data={"uri": uri}) from None
+    except MCPError as exc:
+        server = target.name if target is not None else ""
+        raise MCPError(
+            code=DOWNSTREAM_FAILED, message=f"server '{server}': {exc.error.message}", data={"server": server}
+        ) from None
+    except TimeoutError:
+        raise MCPError(code=DOWNSTREAM_TIMEOUT, message="resources/subscribe timed out") from None
+    except Exception as exc:
+        logger.info("resources/subscribe of %s failed: %r", uri[:200], exc)
+        raise MCPError(code=DOWNSTREAM_FAILED, message="the server could not be subscribed") from None
+    return types.EmptyResult()
+
+
+async def unsubscribe_resource(ctx: ServerRequestContext[Any, Any], params: types.UnsubscribeRequestParams):
+    org_ctx = _org_context(ctx)
+    _require_scope(org_ctx, "resources:read")
+    record = _session_or_refuse("resources/unsubscribe")
+    await resource_updates.unsubscribe(record, str(params.uri))
+    return types.EmptyResult()
+
+
+def _session_or_refuse(method: str) -> SessionRecord:
+    record = current_session.get()
+    if record is None:
+        raise MCPError(code=types.INVALID_REQUEST, message=f"{method} needs a session (initialize first)")
+    return record
+
+
+# --------------------------------------------------------------------------- logging
+LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+LOG_LEVEL_ATTR = "log_level"
+
+
+async def set_logging_level(ctx: ServerRequestContext[Any, Any], params: types.SetLevelRequestParams):
+    """``logging/setLevel`` (handshake revisions): the session's level, kept on the session; each
+    tool call of the session then forwards the level to its server and relays the server's log
+    messages at that level and above."""
+    _org_context(ctx)
+    record = _session_or_refuse("logging/setLevel")
+    if params.level not in LOG_LEVELS:
+        raise MCPError(code=INVALID_PARAMS, message=f"unknown log level {params.level!r}")
+    await get_backend().set_attr(record.session_id, LOG_LEVEL_ATTR, params.level)
+    return types.EmptyResult()
+
+
+async def _session_log_level() -> str | None:
+    record = current_session.get()
+    if record is None:
+        return None
+    level = await get_backend().get_attr(record.session_id, LOG_LEVEL_ATTR)
+    return level if level in LOG_LEVELS else None
+
+
+def _at_least(level: str, threshold: str) -> bool:
+    return level in LOG_LEVELS and LOG_LEVELS.index(level) >= LOG_LEVELS.index(threshold)
 
 
 def cached_tool_schema(name: str) -> dict[str, Any] | None:
@@ -452,6 +587,13 @@ def cached_tool_schema(name: str) -> dict[str, Any] | None:
 
 
 def build_gateway_server() -> Server:
+    with warnings.catch_warnings():
+        # logging/setLevel is deprecated in 2026-07-28; the gateway serves it to the older revisions.
+        warnings.simplefilter("ignore", MCPDeprecationWarning)
+        return _build_gateway_server()
+
+
+def _build_gateway_server() -> Server:
     return Server(
         "omni-gateway",
         version="0.1.0",
@@ -468,7 +610,11 @@ def build_gateway_server() -> Server:
         on_list_resources=list_resources,
         on_list_resource_templates=list_resource_templates,
         on_read_resource=read_resource,
+        on_subscribe_resource=subscribe_resource,
+        on_unsubscribe_resource=unsubscribe_resource,
         on_subscriptions_listen=subscriptions_listen,
+        on_completion=complete,
+        on_set_logging_level=set_logging_level,
     )
 
 

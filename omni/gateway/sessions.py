@@ -15,6 +15,7 @@ Event ids are ``<stream key>.<position>``: visible ASCII, ordered within their s
 from __future__ import annotations
 
 import base64
+import contextvars
 import json
 import logging
 import secrets
@@ -155,6 +156,20 @@ class SessionBackend:
         being deleted). Returns how many were open."""
         raise NotImplementedError
 
+    # ------------------------------------------------------------------ per-session settings
+    async def get_attr(self, session_id: str, name: str) -> str | None:
+        """A setting the session keeps (``attr_*``: its log level, its resource subscriptions);
+        None when unset or the session is gone. Ends with the session."""
+        raise NotImplementedError
+
+    async def set_attr(self, session_id: str, name: str, value: str) -> bool:
+        """Keep a setting on the session; False when the session is gone."""
+        raise NotImplementedError
+
+    async def alive(self, session_id: str) -> bool:
+        """Is the session open (without restarting its idle timer)?"""
+        raise NotImplementedError
+
     # ------------------------------------------------------------------ quotas
     async def live_sessions(self, credential: str, org_id: int) -> tuple[int, int]:
         """How many sessions are open for ``credential`` and for ``org_id`` (expired ones are
@@ -197,6 +212,12 @@ class SessionBackend:
         """Remove expired sessions and everything they left (idempotent). Returns how many."""
         raise NotImplementedError
 
+
+# The handshake-era session of the request being served (set by the transports before the SDK
+# runs the request): handlers read per-session settings through it. None on 2026-07-28.
+current_session: contextvars.ContextVar[SessionRecord | None] = contextvars.ContextVar(
+    "omni_mcp_session", default=None
+)
 
 _backend: SessionBackend | None = None
 _backend_lock = threading.Lock()

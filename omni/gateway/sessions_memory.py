@@ -36,6 +36,7 @@ class MemorySessionBackend(SessionBackend):
         self._slots: dict[str, tuple[str, int, float]] = {}  # token -> (credential, org, deadline)
         self._bytes: dict[str, dict[str, int]] = {}
         self._requests: dict[tuple[str, str], tuple[str, float]] = {}  # -> (request id, lease end)
+        self._attrs: dict[str, dict[str, str]] = {}
 
     def _alive(self, session_id: str) -> SessionRecord | None:
         entry = self._sessions.get(session_id)
@@ -51,6 +52,7 @@ class MemorySessionBackend(SessionBackend):
         if announce:
             self._append_locked(session_id, GET_STREAM, END_MARKER)  # wakes a blocked reader
         self._sessions.pop(session_id, None)
+        self._attrs.pop(session_id, None)
         self._bytes.pop(session_id, None)
         self._claims.pop(session_id, None)
         for key in [k for k in self._streams if k[0] == session_id]:
@@ -170,6 +172,24 @@ class MemorySessionBackend(SessionBackend):
             sessions = sum(1 for _, expires in self._sessions.values() if expires >= now)
             streams = sum(1 for _, _, expires in self._slots.values() if expires >= now)
         return sessions, streams
+
+    # ------------------------------------------------------------------ per-session settings
+    async def get_attr(self, session_id: str, name: str) -> str | None:
+        with self._lock:
+            if self._alive(session_id) is None:
+                return None
+            return self._attrs.get(session_id, {}).get(name)
+
+    async def set_attr(self, session_id: str, name: str, value: str) -> bool:
+        with self._lock:
+            if self._alive(session_id) is None:
+                return False
+            self._attrs.setdefault(session_id, {})[name] = value
+            return True
+
+    async def alive(self, session_id: str) -> bool:
+        with self._lock:
+            return self._alive(session_id) is not None
 
     # ------------------------------------------------------------------ quotas
     async def live_sessions(self, credential: str, org_id: int) -> tuple[int, int]:

@@ -271,6 +271,21 @@ class RedisSessionBackend(SessionBackend):
                     break
         return totals[0], totals[1]
 
+    # ------------------------------------------------------------------ per-session settings
+    # Fields ``attr_<name>`` of the session's own hash: they end (and expire) with it.
+    async def get_attr(self, session_id: str, name: str) -> str | None:
+        return await self._client().hget(self._key(session_id), f"attr_{name}")
+
+    async def set_attr(self, session_id: str, name: str, value: str) -> bool:
+        client = self._client()
+        if not await client.exists(self._key(session_id)):
+            return False
+        await client.hset(self._key(session_id), f"attr_{name}", value)
+        return True
+
+    async def alive(self, session_id: str) -> bool:
+        return bool(await self._client().exists(self._key(session_id)))
+
     # ------------------------------------------------------------------ quotas
     async def _live_members(self, set_key: str) -> int:
         client = self._client()

@@ -17,11 +17,12 @@ import anyio
 from mcp_types import JSONRPCMessage, JSONRPCRequest, jsonrpc_message_adapter
 from pydantic import ValidationError
 
-from omni.gateway import engine, quotas
+from omni.gateway import engine, quotas, resource_updates
 from omni.gateway.http import json_error, send_json
 from omni.gateway.sessions import (
     GET_STREAM,
     SessionRecord,
+    current_session,
     get_backend,
     new_session_id,
     parse_event_id,
@@ -99,6 +100,7 @@ async def _serve_stream(
         # The client closed its stream: a 2024-11-05 session cannot be resumed, so it ends now.
         # (Ended by the server — draining, an outage — it lives on until its idle window passes.)
         with anyio.CancelScope(shield=True):
+            await resource_updates.session_ending(record.session_id)
             try:
                 await backend.delete(record.session_id)
             except Exception as exc:
@@ -140,7 +142,11 @@ async def handle_message(scope: dict, receive: Any, send: Any, ctx: OrgContext, 
             session_id, GET_STREAM, outgoing.model_dump_json(by_alias=True, exclude_unset=True)
         )
 
-    connection = await engine.serve_message(message, protocol_version=record.protocol_version, emit=emit)
+    token = current_session.set(record)
+    try:
+        connection = await engine.serve_message(message, protocol_version=record.protocol_version, emit=emit)
+    finally:
+        current_session.reset(token)
     if isinstance(message, JSONRPCRequest) and message.method == "initialize" and connection.client_params:
         record.protocol_version = connection.protocol_version
         record.client = connection.client_params.client_info.model_dump(mode="json", exclude_none=True)

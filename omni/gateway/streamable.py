@@ -26,12 +26,13 @@ from mcp_types import JSONRPCMessage, jsonrpc_message_adapter
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
-from omni.gateway import batches, bodies, engine, observing, quotas
+from omni.gateway import batches, bodies, engine, observing, quotas, resource_updates
 from omni.gateway.http import header, json_error, jsonrpc_refusals, replay_body
 from omni.gateway.server import gateway_server
 from omni.gateway.sessions import (
     GET_STREAM,
     SessionRecord,
+    current_session,
     get_backend,
     new_session_id,
     parse_event_id,
@@ -95,23 +96,28 @@ async def handle(scope: dict, receive: Any, send: Any, ctx: OrgContext, body: by
         if await backend.history_bytes(session_id) >= limit:
             await quotas.refuse(send, ctx, "history_bytes_per_session", limit, scope["path"], body)
             return
-        if parsed.kind == "batch":
-            await batches.serve_batch(
-                scope, receive, send, record=record, backend=backend, items=parsed.value
+        token = current_session.set(record)
+        try:
+            if parsed.kind == "batch":
+                await batches.serve_batch(
+                    scope, receive, send, record=record, backend=backend, items=parsed.value
+                )
+                return
+            await engine.serve_http_request(
+                session_id=session_id,
+                protocol_version=record.protocol_version,
+                backend=backend,
+                scope=scope,
+                receive=replay_body(body, receive),
+                send=send,
+                body=body,
             )
-            return
-        await engine.serve_http_request(
-            session_id=session_id,
-            protocol_version=record.protocol_version,
-            backend=backend,
-            scope=scope,
-            receive=replay_body(body, receive),
-            send=send,
-            body=body,
-        )
+        finally:
+            current_session.reset(token)
     elif method == "GET":
         await _stream(scope, receive, send, record, ctx)
     else:
+        await resource_updates.session_ending(session_id)
         await backend.delete(session_id)
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
         await send({"type": "http.response.body", "body": b""})

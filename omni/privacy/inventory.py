@@ -936,7 +936,8 @@ REDIS: tuple[RedisFamily, ...] = (
     RedisFamily(
         "omni:mcp:s:<session>",
         PERSONAL,
-        "MCP session record: organization, credential id (API key prefix or user), protocol, client info",
+        "MCP session record: organization, credential id (API key prefix or user), protocol, client info, "
+        "its log level and resource subscriptions (URIs)",
         "gateway processes",
         "idle timeout (MCP_SESSION_IDLE_SECONDS), deleted on DELETE /mcp",
         "session end; revoking the key ends its sessions; organization deletion (pdsr)",
@@ -956,6 +957,22 @@ REDIS: tuple[RedisFamily, ...] = (
         "gateway processes",
         "idle timeout; swept",
         "with the sessions",
+    ),
+    RedisFamily(
+        "omni:mcp:rsub:<sha256 of server and URI>",
+        OPERATIONAL,
+        "ids of the MCP sessions and listen streams subscribed to one resource of one server",
+        "gateway processes",
+        "a week, renewed by each subscription; dead sessions pruned when an update comes",
+        "with the sessions (unsubscribe, session end)",
+    ),
+    RedisFamily(
+        "omni:mcp:links:<org id>, omni:mcp:links:<org id>:order",
+        CONTENT,
+        "resource URIs that tools handed to the organization, with the server name and when",
+        "gateway processes (resources/read of that organization)",
+        "at most MCP_RESOURCE_LINKS_PER_ORG per organization, a week after the last one",
+        "expires; organization deletion ends its use (the keys expire)",
     ),
     RedisFamily(
         "omni:ver:<name>",

@@ -1,15 +1,21 @@
 """Safe text templates (``{name}`` placeholders) and RFC 6570 URI templates (levels 1 and 2).
 
-Prompt messages and resource templates are written by organization admins, so they are never fed to
-``str.format``: a placeholder is a bare name and nothing else — ``{x.__class__}``, ``{x[0]}`` and
-``{x!r}`` are not placeholders and stay in the text as written. ``{{`` and ``}}`` are literal braces.
+Prompt messages and resource templates are written by organization admins (URI templates also come
+from downstream servers), so they are never fed to ``str.format``, and a URI template is matched on
+RE2 (linear time), never on Python's ``re``. A placeholder is a bare name and nothing else:
+``{x.__class__}``, ``{x[0]}`` and ``{x!r}`` are not placeholders and stay in the text as
+written. ``{{`` and ``}}`` are literal braces.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
 from urllib.parse import quote, unquote
+
+import re2
 
 NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_-]*"
 _TEXT_TOKEN = re.compile(r"\{\{|\}\}|\{(" + NAME_PATTERN + r")\}")
@@ -68,8 +74,17 @@ def uri_variables(uri_template: str) -> list[str]:
     return names
 
 
-def compile_uri_template(uri_template: str) -> re.Pattern[str]:
-    """A regex that matches the URIs ``uri_template`` expands to, one named group per variable."""
+MAX_URI_TEMPLATE_LENGTH = 1000
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.max_mem = 1 << 20
+
+
+@lru_cache(maxsize=1024)
+def compile_uri_template(uri_template: str) -> Any:
+    """An RE2 pattern that matches the URIs ``uri_template`` expands to, one named group per
+    variable (the literal parts escaped: a template cannot smuggle a pattern in)."""
+    if len(uri_template) > MAX_URI_TEMPLATE_LENGTH:
+        raise UriTemplateError(f"a URI template is at most {MAX_URI_TEMPLATE_LENGTH} characters")
     uri_variables(uri_template)  # validates
     parts: list[str] = []
     position = 0
@@ -84,7 +99,10 @@ def compile_uri_template(uri_template: str) -> re.Pattern[str]:
             parts.append(f"#(?P<{name}>.+?)")  # fragment expansion
         position = match.end()
     parts.append(re.escape(uri_template[position:]))
-    return re.compile("".join(parts))
+    try:
+        return re2.compile("".join(parts), _RE2_OPTIONS)
+    except re2.error as exc:
+        raise UriTemplateError(f"URI template not matchable: {exc}") from None
 
 
 def match_uri(uri_template: str, uri: str) -> dict[str, str] | None:

@@ -34,8 +34,13 @@ _ARGUMENT_NAME = re.compile(NAME_PATTERN + r"\Z")
 MESSAGE_ROLES = ("user", "assistant")
 
 
+MAX_ARGUMENT_VALUES = 100
+MAX_ARGUMENT_VALUE_LENGTH = 200
+
+
 def validate_prompt_arguments(value: object) -> None:
-    """A list of ``{"name": str, "description": str, "required": bool}`` with unique names."""
+    """A list of ``{"name": str, "description": str, "required": bool, "values": [str]}`` with
+    unique names; ``values`` (optional) are the suggestions ``completion/complete`` offers."""
     if not isinstance(value, list):
         raise ValidationError("Arguments must be a list.")
     seen: set[str] = set()
@@ -43,7 +48,7 @@ def validate_prompt_arguments(value: object) -> None:
         where = f"Argument {index + 1}"
         if not isinstance(item, dict):
             raise ValidationError(f"{where} must be an object.")
-        extra = set(item) - {"name", "description", "required"}
+        extra = set(item) - {"name", "description", "required", "values"}
         if extra:
             raise ValidationError(f"{where} has unknown key(s): {', '.join(sorted(extra))}.")
         name = item.get("name")
@@ -58,6 +63,16 @@ def validate_prompt_arguments(value: object) -> None:
             raise ValidationError(f"{where}: the description must be text.")
         if not isinstance(item.get("required", False), bool):
             raise ValidationError(f"{where}: 'required' must be true or false.")
+        values = item.get("values", [])
+        if (
+            not isinstance(values, list)
+            or len(values) > MAX_ARGUMENT_VALUES
+            or not all(isinstance(x, str) and 0 < len(x) <= MAX_ARGUMENT_VALUE_LENGTH for x in values)
+        ):
+            raise ValidationError(
+                f"{where}: 'values' must be a list of at most {MAX_ARGUMENT_VALUES} texts of 1 to "
+                f"{MAX_ARGUMENT_VALUE_LENGTH} characters."
+            )
 
 
 def validate_prompt_messages(value: object) -> None:

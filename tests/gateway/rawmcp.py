@@ -14,7 +14,7 @@ ACCEPT = "application/json, text/event-stream"
 def parse_sse(text: str) -> list[dict[str, Any]]:
     """The JSON messages of an SSE body (events with data)."""
     messages = []
-    for block in text.split("\n\n"):
+    for block in text.replace("\r\n", "\n").split("\n\n"):  # SSE allows CRLF line ends
         data = [line[5:].lstrip() for line in block.splitlines() if line.startswith("data:")]
         if data and "".join(data).strip():
             messages.append(json.loads("\n".join(data)))
