@@ -99,15 +99,9 @@ def test_embedded_default_and_the_gateway_overhead(committed, embedded_server, s
     from omni.loadtest.services import create_run
 
     tenant = make_tenant("ltemb", servers=("utilities",))
-    # tools/list only: a namespaced tools/call (utilities__calculate) is not yet renamed for the
-    # server alone (a tool_error per call in the direct phase: reported for the merge)
-    profile = SMOKE.replace("shards: 2", "shards: 2\ndirect: utilities").replace(
-        """  - tool: utilities__calculate
-    arguments: {expression: "{{ random.int(1, 100) }} * 2"}
-    label: calculate
-""",
-        "",
-    )
+    # The direct phase sends the server alone its own tool names ("calculate", not the gateway's
+    # "utilities__calculate"): every operation is compared.
+    profile = SMOKE.replace("shards: 2", "shards: 2\ndirect: utilities")
     run = create_run(tenant.org, profile, trigger="command", base_url=embedded_server.url)
     assert set(run.shards.values_list("phase", flat=True)) == {"main", "direct"}
     start_run(run)
@@ -121,7 +115,64 @@ def test_embedded_default_and_the_gateway_overhead(committed, embedded_server, s
         direct["errors_by_kind"],
         direct["operations"].keys(),
     )
+    assert direct["operations"]["calculate"]["count"] > 0
+    assert set(run.report["overhead"]["operations"]) >= {"tools/list", "calculate"}
     overhead = run.report["overhead"]["overall"]
     assert overhead["p50_ms"]["gateway"] == run.report["latency_ms"]["p50"]
     assert overhead["p50_ms"]["direct"] == run.report["direct"]["latency_ms"]["p50"]
     assert overhead["throughput"]["ratio"] > 0
+
+
+MULTI = """
+name: noisy-neighbour
+mode: "2026-07-28"
+target: gateway
+operations:
+  - tool: utilities__calculate
+    arguments: {expression: "{{ random.int(1, 100) }} + 1"}
+    label: calculate
+arrival: {model: open, rate: 36}
+warmup: 1s
+duration: 3s
+timeout: 5s
+shards: 2
+organizations:
+  - {org: NOISY, weight: 10}
+  - {org: QUIET1, weight: 1}
+  - {org: QUIET2, weight: 1}
+"""
+
+
+def test_multi_tenant_load_reports_each_organization_and_fairness(
+    committed, live_server, real_workers, settings
+):
+    """One organization at 10x the others' weight, on two workers: per-organization results,
+    shares that follow the weights, Jain's index, and the quiet organizations unharmed."""
+    from omni.loadtest.services import create_run
+
+    settings.LOADTEST_QUEUE = real_workers.queue
+    noisy, quiet1, quiet2 = (
+        make_tenant(p, servers=("utilities",)) for p in ("ltnoisy", "ltquiet", "ltquiet")
+    )
+    profile = (
+        MULTI.replace("NOISY", noisy.org.slug)
+        .replace("QUIET1", quiet1.org.slug)
+        .replace("QUIET2", quiet2.org.slug)
+    )
+    run = create_run(noisy.org, profile, trigger="command", base_url=live_server.url)
+    start_run(run)
+    run = wait_for_run(run, 120)
+    assert run.status == LoadRun.Status.COMPLETED, f"{run.error}\n{real_workers.output()}"
+    orgs = run.report["orgs"]
+    assert set(orgs) == {noisy.org.slug, quiet1.org.slug, quiet2.org.slug}
+    total = sum(orgs[slug]["count"] for slug in orgs)
+    assert total == run.report["requests"] > 50
+    assert all(orgs[slug]["count"] > 0 for slug in orgs)
+    share = orgs[noisy.org.slug]["count"] / total
+    assert 10 / 12 - 0.12 <= share <= 10 / 12 + 0.12, share  # weighted choice of ~100 requests
+    fairness = run.report["fairness"]
+    assert fairness["jain_index"] is not None and fairness["jain_index"] >= 0.9, fairness
+    neighbour = fairness["noisy_neighbour"]
+    assert neighbour["noisy"] == [noisy.org.slug]
+    assert set(neighbour["quiet"]) == {quiet1.org.slug, quiet2.org.slug}
+    assert neighbour["isolated"] is True, neighbour
