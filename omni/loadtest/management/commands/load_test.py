@@ -96,7 +96,13 @@ def text_report(run: LoadRun) -> str:
         if report.get(key):
             lines.append(f"{key}: {json.dumps(_strip(report[key]), sort_keys=True, default=str)}")
     for item in report.get("thresholds") or []:
-        lines.append(f"threshold: {json.dumps(item, sort_keys=True, default=str)}")
+        value, unit = item.get("value"), item.get("unit") or ""
+        if unit == "ratio" and isinstance(value, int | float):
+            shown = f"{value * 100:.3f} %"
+        else:
+            shown = f"{value:.3f} {unit}".strip() if isinstance(value, int | float) else str(value)
+        verdict = "passed" if item.get("passed") else "FAILED"
+        lines.append(f"threshold {item.get('threshold')}: {verdict} (measured {shown})")
     comparison = run.comparison or {}
     if comparison.get("verdict") or comparison.get("error"):
         outcome = comparison.get("verdict") or comparison.get("error")
