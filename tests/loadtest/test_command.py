@@ -30,6 +30,10 @@ arrival: {model: closed, users: 2}
 warmup: 1s
 duration: 3s
 timeout: 5s
+# The bound of a regression: this machine is shared (the suite's other processes), so an unchanged
+# server's latency drifts by more than the default 10 % between runs; the slowed one is +400 %.
+thresholds:
+  - "regression <= 50%"
 """
 
 
@@ -106,7 +110,7 @@ def test_baseline_unchanged_passes_slowed_regresses(world, gateway):
     assert code == 0, out + err
     assert "regressed" in out and "regression against the baseline" in err
     # a failed threshold is exit 1 with or without a baseline
-    profile.write_text(PROFILE + 'thresholds:\n  - "p50 <= 10ms"\n')
+    profile.write_text(PROFILE + '  - "p50 <= 10ms"\n')
     code, out, err = load_test(gateway, str(profile), "--org", org.slug)
     assert code == 1, out + err
     assert "thresholds failed" in err
