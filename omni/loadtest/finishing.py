@@ -131,5 +131,11 @@ def _after_finish(run: LoadRun, status: dict[str, Any], finished: dict[str, Any]
             analysis.notify_verdict(run)  # a regression opens an incident, a pass resolves it
         except Exception:
             log.exception("loadtest: the incident of run %s could not be opened or resolved", run.uuid)
+    try:  # "save as baseline" asked on the start form: done now, not when someone opens the page
+        from omni.loadtest.followups import apply_followups
+
+        apply_followups(run, run.created_by)
+    except Exception:
+        log.exception("loadtest: the follow-ups of run %s failed", run.uuid)
     live.publish(run.uuid, status)
     live.publish(run.uuid, finished)

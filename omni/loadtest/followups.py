@@ -5,9 +5,10 @@ to save the run as a baseline under once it completes.
   the same): ``run.comparison = {"baseline": name}`` before the run starts; the finish compares
   with that baseline (without one, with the default ``profile:target`` when it exists).
 * "Save as baseline" is recorded in the run's spec (``spec["ui_requests"]["save_as"]``: the
-  finish replaces ``comparison``, never the spec) and carried out by ``apply_followups`` the first
-  time the completed run's page is opened, once (the run's row is locked, the request is marked
-  done). Like the command, a run that regressed or failed its thresholds is not saved.
+  finish replaces ``comparison``, never the spec) and carried out by ``apply_followups`` when the
+  run finishes (and, should that have failed, when its page is opened), once (the run's row is
+  locked, the request is marked done). Like the command, a run that regressed or failed its
+  thresholds is not saved.
 """
 
 from __future__ import annotations

@@ -133,3 +133,16 @@ def test_cancel_before_start_and_start_twice(committed, embedded):
     other = wait_for_run(other, 60)
     assert other.status == LoadRun.Status.COMPLETED
     assert other.shards_done == 1
+
+
+def test_save_as_baseline_asked_on_the_start_form_is_done_when_the_run_finishes(committed, embedded):
+    from omni.loadtest.followups import KEY, request_followups
+    from omni.loadtest.models import LoadBaseline
+
+    run = make_run({"main": 1})
+    request_followups(run, save_as="when-finished")
+    run, _messages = run_and_listen(run)
+    assert run.status == LoadRun.Status.COMPLETED and run.verdict == LoadRun.Verdict.PASSED
+    baseline = LoadBaseline.objects.for_org(run.organization).get(name="when-finished")
+    assert baseline.run_id == run.pk  # nobody opened the run's page
+    assert run.spec[KEY]["done"] is True and run.spec[KEY]["outcome"] == "saved"
