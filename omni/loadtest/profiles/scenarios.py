@@ -15,20 +15,23 @@ import jsonschema
 
 from omni.playground.scenario_spec import Scenario
 
+_WHOLE = re.compile(r"^\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}$")  # fixed patterns of ours: linear
+_INNER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
+
 
 def fill_variables(value: Any, variables: dict[str, Any]) -> Any:
     """``value`` with every ``{{ name }}`` of a declared variable replaced by its value (a string
-    that is exactly one reference takes the variable's value with its type)."""
+    that is exactly one reference takes the variable's value with its type). References to other
+    names are left as they are. No pattern is built from the scenario's names."""
     if not variables:
         return value
-    names = "|".join(re.escape(name) for name in variables)
-    whole = re.compile(r"^\{\{\s*(" + names + r")\s*\}\}$")
-    inner = re.compile(r"\{\{\s*(" + names + r")\s*\}\}")
     if isinstance(value, str):
-        match = whole.match(value)
-        if match:
+        match = _WHOLE.match(value)
+        if match and match.group(1) in variables:
             return variables[match.group(1)]
-        return inner.sub(lambda m: str(variables[m.group(1)]), value)
+        return _INNER.sub(
+            lambda m: str(variables[m.group(1)]) if m.group(1) in variables else m.group(0), value
+        )
     if isinstance(value, dict):
         return {key: fill_variables(item, variables) for key, item in value.items()}
     if isinstance(value, list):
