@@ -6,14 +6,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from typing import Any
+
+import re2
 
 from omni.loadtest.models import LoadRun
 
 # Keys of a spec whose values are credentials or carry them: dropped from every export.
-SECRET_KEY = re.compile(
-    r"(authorization|api[_-]?key|token|secret|password|passwd|cookie|headers|credential)", re.I
+SECRET_KEY = re2.compile(
+    r"(?i)(authorization|api[_-]?key|token|secret|password|passwd|cookie|headers|credential)"
 )
 CSV_COLUMNS = (
     "phase",

@@ -11,9 +11,10 @@ thresholds are not checked here: ``compare`` applies them against the baseline.
 from __future__ import annotations
 
 import operator
-import re
 from collections.abc import Callable, Iterable
 from typing import Any
+
+import re2
 
 LATENCY_METRICS = ("p50", "p90", "p95", "p99", "p99_9", "max", "mean", "min")
 METRICS = (*LATENCY_METRICS, "error_rate", "throughput", "regression")
@@ -30,10 +31,9 @@ LATENCY_UNITS = {"ms": 1.0, "": 1.0, "s": 1000.0, "us": 0.001, "µs": 0.001}
 RATE_UNITS = {"%": 0.01, "": 1.0, "fraction": 1.0, "ratio": 1.0}
 THROUGHPUT_UNITS = {"": 1.0, "/s": 1.0, "rps": 1.0, "req/s": 1.0, "requests/s": 1.0, "/min": 1 / 60}
 
-_TEXT = re.compile(
-    r"^\s*(?:(?P<operation>[^:]+?)\s*:\s*)?(?P<metric>[a-z0-9_.]+)\s*(?P<op><=|>=|<|>|≤|≥)\s*"
+_TEXT = re2.compile(
+    r"(?i)^\s*(?:(?P<operation>[^:]+?)\s*:\s*)?(?P<metric>[a-z0-9_.]+)\s*(?P<op><=|>=|<|>|≤|≥)\s*"
     r"(?P<value>-?[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[a-zµ/%.]*)\s*$",
-    re.IGNORECASE,
 )
 
 

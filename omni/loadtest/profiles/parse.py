@@ -9,10 +9,10 @@ and SLOs parsed (``values.parse_threshold``), defaults filled in. See docs/loadt
 from __future__ import annotations
 
 import datetime
-import re
 from typing import Any
 
 import jsonschema
+import re2
 from celery.schedules import crontab
 from django.conf import settings
 
@@ -84,7 +84,7 @@ def target_problem(target: str) -> str | None:
     if target == "gateway":
         return None
     name = target[len("server:") :] if target.startswith("server:") else None
-    if name is None or not re.match(SERVER_NAME_PATTERN, name):
+    if name is None or not re2.match(SERVER_NAME_PATTERN, name):
         return f"{target!r} is not a target: use gateway or server:<server name>"
     return None
 

@@ -8,15 +8,15 @@ defaults here; ``{{ steps.… }}`` references stay for the generator to resolve 
 from __future__ import annotations
 
 import functools
-import re
 from typing import Any
 
 import jsonschema
+import re2
 
 from omni.playground.scenario_spec import Scenario
 
-_WHOLE = re.compile(r"^\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}$")  # fixed patterns of ours: linear
-_INNER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
+_WHOLE = re2.compile(r"^\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}$")  # RE2: profile text is tenant input
+_INNER = re2.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
 
 
 def fill_variables(value: Any, variables: dict[str, Any]) -> Any:

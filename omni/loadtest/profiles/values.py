@@ -15,15 +15,16 @@ whole run), given as a prefix: ``"calc: p95 <= 50ms"``.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+import re2
+
+_DURATION_RE = re2.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 LATENCY_METRICS = ("p50", "p90", "p95", "p99", "p99.9", "max", "mean", "min")
 OTHER_METRICS = ("error_rate", "throughput", "regression")
 METRICS = LATENCY_METRICS + OTHER_METRICS
-_THRESHOLD_RE = re.compile(
+_THRESHOLD_RE = re2.compile(
     r"^\s*(?:(?P<operation>\S+?)\s*:\s*)?"
     r"(?P<metric>[a-z_][a-z0-9_.]*)\s*(?P<op><=|>=|<|>)\s*"
     r"(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>[a-zµ%/]*)\s*$"
